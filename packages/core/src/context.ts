@@ -1,0 +1,120 @@
+import { CancellationScope } from './cancellation-scope.js';
+import type { ContextKey } from './context-key.js';
+import type { ExecuteOptions } from './policy.js';
+
+/** What an operation and every policy around it know about the current attempt. */
+export interface Context {
+  /** Aborts when the caller aborts or an enclosing timeout fires. Its reason says which. */
+  readonly signal: AbortSignal;
+  /** 1 for the first try, 2 for the first retry, ... */
+  readonly attempt: number;
+  /** The partition key given to `execute`, e.g. an HTTP origin. */
+  readonly key: string | undefined;
+  /** Clock time (ms) by which the whole operation must end, set by the innermost enclosing timeout. */
+  readonly deadline: number | undefined;
+  /** Reads data shared by the policies of this logical execution. */
+  get<T>(key: ContextKey<T>): T | undefined;
+  /** Stores data for the rest of this logical execution (every later attempt sees it). */
+  set<T>(key: ContextKey<T>, value: T): void;
+}
+
+const brand = Symbol.for('breakwater.context');
+
+/** State shared by every context derived from one `execute` call. */
+interface Execution {
+  readonly callerSignal: AbortSignal | undefined;
+  data: Map<ContextKey<unknown>, unknown> | undefined;
+}
+
+/**
+ * The {@link Context} implementation, with the derivations that policy authors need. An operation only sees
+ * it as a `Context`; a policy receives it as the `options` of `execute` when it runs inside a pipeline.
+ */
+export class ExecutionContext implements Context {
+  readonly attempt: number;
+  readonly key: string | undefined;
+  readonly deadline: number | undefined;
+  readonly #scope: CancellationScope;
+  readonly #execution: Execution;
+
+  private constructor(
+    execution: Execution,
+    scope: CancellationScope,
+    attempt: number,
+    key: string | undefined,
+    deadline: number | undefined,
+  ) {
+    this.#execution = execution;
+    this.#scope = scope;
+    this.attempt = attempt;
+    this.key = key;
+    this.deadline = deadline;
+  }
+
+  /** The context of a new logical execution. */
+  static create(options?: ExecuteOptions): ExecutionContext {
+    const signal = options?.signal;
+    return new ExecutionContext(
+      { callerSignal: signal, data: undefined },
+      CancellationScope.root(signal),
+      1,
+      options?.key,
+      undefined,
+    );
+  }
+
+  /** Whether `value` is an ExecutionContext, from this or any other copy of this package. */
+  static is(value: unknown): value is ExecutionContext {
+    return typeof value === 'object' && value !== null && (value as { [brand]?: true })[brand] === true;
+  }
+
+  get signal(): AbortSignal {
+    return this.#scope.signal;
+  }
+
+  /** Whether this context is aborted, answered without creating a signal. */
+  get aborted(): boolean {
+    return this.#scope.aborted;
+  }
+
+  /** The signal the caller passed to `execute`, if any. */
+  get callerSignal(): AbortSignal | undefined {
+    return this.#execution.callerSignal;
+  }
+
+  get<T>(key: ContextKey<T>): T | undefined {
+    return this.#execution.data?.get(key) as T | undefined;
+  }
+
+  set<T>(key: ContextKey<T>, value: T): void {
+    (this.#execution.data ??= new Map()).set(key, value);
+  }
+
+  /** The same execution at another attempt number. */
+  withAttempt(attempt: number): ExecutionContext {
+    if (attempt === this.attempt) return this;
+    return new ExecutionContext(this.#execution, this.#scope, attempt, this.key, this.deadline);
+  }
+
+  /**
+   * A context with its own cancellation, which also follows this one, and a deadline no later than this one's.
+   * The policy that forks it owns it: it may `abort()` it and must `release()` it once the work inside settled.
+   */
+  fork(deadline?: number): ExecutionContext {
+    const earliest =
+      deadline === undefined || (this.deadline !== undefined && this.deadline < deadline) ? this.deadline : deadline;
+    return new ExecutionContext(this.#execution, this.#scope.child(), this.attempt, this.key, earliest);
+  }
+
+  /** Aborts this context's signal with `reason`. Only for the policy that forked it; the parent is unaffected. */
+  abort(reason: unknown): void {
+    this.#scope.abort(reason);
+  }
+
+  /** Stops following the parent's signal, removing the listener that followed it, if any. */
+  release(): void {
+    this.#scope.release();
+  }
+}
+
+Object.defineProperty(ExecutionContext.prototype, brand, { value: true });

@@ -1,0 +1,71 @@
+import { BasePolicy } from './base-policy.js';
+import type { ExecutionContext } from './context.js';
+import type { Operation, Policy } from './policy.js';
+import { describeValue, integerOption, readOptions } from './validation.js';
+
+/** Options of {@link keyed}. */
+export interface KeyedOptions {
+  /**
+   * How many per-key policies are kept. Past that, the least recently used one is dropped; its in-flight
+   * calls finish normally, and its key gets a fresh policy (fresh state) when it is next used.
+   * @default 1000
+   */
+  maxKeys?: number;
+}
+
+/** A policy that keeps one policy per partition key (`ExecuteOptions.key`), made on first use. */
+export class KeyedPolicy extends BasePolicy {
+  readonly #make: (key: string) => Policy;
+  readonly #maxKeys: number;
+  readonly #policies = new Map<string, Policy>();
+  #mostRecentKey: string | undefined;
+
+  constructor(make: (key: string) => Policy, maxKeys: number) {
+    super();
+    this.#make = make;
+    this.#maxKeys = maxKeys;
+  }
+
+  /** How many per-key policies are held now. */
+  get size(): number {
+    return this.#policies.size;
+  }
+
+  /** The policy for `key`, made (and possibly evicting the least recently used one) if there is none. */
+  policyFor(key: string): Policy {
+    const policies = this.#policies;
+    let policy = policies.get(key);
+    if (policy === undefined) {
+      policy = this.#make(key);
+      if (typeof policy !== 'object' || policy === null || typeof policy.execute !== 'function') {
+        throw new TypeError(`keyed: make(${JSON.stringify(key)}) must return a policy, received ${describeValue(policy)}`);
+      }
+      policies.set(key, policy);
+      if (policies.size > this.#maxKeys) policies.delete(policies.keys().next().value!);
+    } else if (key !== this.#mostRecentKey) {
+      policies.delete(key);
+      policies.set(key, policy);
+    }
+    this.#mostRecentKey = key;
+    return policy;
+  }
+
+  protected run<T>(fn: Operation<T>, context: ExecutionContext): Promise<T> {
+    const key = context.key;
+    if (key === undefined) {
+      return Promise.reject(new TypeError('keyed: execute() needs options.key to choose the per-key policy'));
+    }
+    return this.policyFor(key).execute(fn, context);
+  }
+}
+
+/**
+ * One policy per partition key, e.g. a circuit breaker per HTTP origin, so that one failing key does not
+ * affect the others. Memory stays bounded: at most `maxKeys` policies are kept, least recently used evicted.
+ */
+export function keyed(make: (key: string) => Policy, options?: KeyedOptions): KeyedPolicy {
+  const read = readOptions('keyed', options, ['maxKeys']);
+  const maxKeys = integerOption('keyed', 'maxKeys', read.maxKeys, 1000, { min: 1 });
+  if (typeof make !== 'function') throw new TypeError(`keyed: make must be a function, received ${describeValue(make)}`);
+  return new KeyedPolicy(make, maxKeys);
+}

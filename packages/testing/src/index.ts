@@ -1,0 +1,2 @@
+export { seededRandom } from './seeded-random.js';
+export { type VirtualClock, type VirtualClockOptions, virtualClock } from './virtual-clock.js';
