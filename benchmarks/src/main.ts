@@ -32,7 +32,8 @@ function measure(suite: string, name: string): Sample {
 }
 
 const median = (values: number[]): number => [...values].sort((a, b) => a - b)[values.length >> 1]!;
-const fmt = (n: number, digits = 0): string => n.toLocaleString('en-US', { maximumFractionDigits: digits, minimumFractionDigits: digits });
+const fmt = (n: number, digits = 0): string =>
+  n.toLocaleString('en-US', { maximumFractionDigits: digits, minimumFractionDigits: digits });
 
 const header = `Node ${process.version}, ${cpus()[0]?.model ?? 'unknown CPU'} x${cpus().length}, ${rounds} rounds, ${new Date().toISOString()}`;
 const report: string[] = [`# Benchmarks\n\n${header}\n`];
@@ -40,7 +41,8 @@ console.log(header);
 
 for (const suiteName of names) {
   const suite = suites[suiteName];
-  if (suite === undefined) throw new Error(`unknown suite ${suiteName}; known: ${Object.keys(suites).join(', ')}`);
+  if (suite === undefined)
+    throw new Error(`unknown suite ${suiteName}; known: ${Object.keys(suites).join(', ')}`);
   const caseNames = Object.keys(suite.cases);
   const ns = new Map<string, number[]>(caseNames.map((c) => [c, []]));
   const bytes = new Map<string, number[]>(caseNames.map((c) => [c, []]));

@@ -1,4 +1,4 @@
-import { pipeline, type Policy } from '@breakwater/core';
+import { type Policy, pipeline } from '@breakwater/core';
 import type { Suite } from './index.ts';
 
 const noop = async (): Promise<number> => 1;

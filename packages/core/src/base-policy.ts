@@ -37,7 +37,9 @@ export abstract class BasePolicy implements Policy {
     }
     const key = options?.key;
     if (key !== undefined && typeof key !== 'string') {
-      return Promise.reject(new TypeError(`execute: options.key must be a string, received ${describeValue(key)}`));
+      return Promise.reject(
+        new TypeError(`execute: options.key must be a string, received ${describeValue(key)}`),
+      );
     }
     let promise: Promise<T>;
     try {

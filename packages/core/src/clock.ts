@@ -20,7 +20,12 @@ export const systemClock: Clock = Object.freeze({
 
 /** Lets a timer not keep the process alive, when the clock's handles support it (Node timers do). */
 export function unrefTimer(handle: unknown): void {
-  if (typeof handle === 'object' && handle !== null && 'unref' in handle && typeof handle.unref === 'function') {
+  if (
+    typeof handle === 'object' &&
+    handle !== null &&
+    'unref' in handle &&
+    typeof handle.unref === 'function'
+  ) {
     handle.unref();
   }
 }

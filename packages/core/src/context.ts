@@ -87,7 +87,9 @@ export class ExecutionContext implements Context {
   }
 
   set<T>(key: ContextKey<T>, value: T): void {
-    (this.#execution.data ??= new Map()).set(key, value);
+    const execution = this.#execution;
+    if (execution.data === undefined) execution.data = new Map();
+    execution.data.set(key, value);
   }
 
   /** The same execution at another attempt number. */
@@ -102,7 +104,9 @@ export class ExecutionContext implements Context {
    */
   fork(deadline?: number): ExecutionContext {
     const earliest =
-      deadline === undefined || (this.deadline !== undefined && this.deadline < deadline) ? this.deadline : deadline;
+      deadline === undefined || (this.deadline !== undefined && this.deadline < deadline)
+        ? this.deadline
+        : deadline;
     return new ExecutionContext(this.#execution, this.#scope.child(), this.attempt, this.key, earliest);
   }
 

@@ -24,6 +24,7 @@ export class BreakwaterError extends Error {
 
   static override [Symbol.hasInstance](value: unknown): boolean {
     if (typeof value !== 'object' || value === null || !(brand in value)) return false;
+    // biome-ignore lint/complexity/noThisInStatic: `this` is the class on the right of `instanceof`, a subclass included.
     const code = this.code;
     for (let proto = Object.getPrototypeOf(value); proto !== null; proto = Object.getPrototypeOf(proto)) {
       if ((proto.constructor as { code?: unknown } | undefined)?.code === code) return true;
@@ -52,7 +53,11 @@ export class BrokenCircuitError extends BreakwaterError {
   /** Milliseconds until the breaker admits a probe call again; 0 when a probe slot may free up any moment. */
   readonly retryAfterMs: number;
 
-  constructor(retryAfterMs: number, message = `circuit is open; retry after ${retryAfterMs} ms`, options?: BreakwaterErrorOptions) {
+  constructor(
+    retryAfterMs: number,
+    message = `circuit is open; retry after ${retryAfterMs} ms`,
+    options?: BreakwaterErrorOptions,
+  ) {
     super(message, options);
     this.retryAfterMs = retryAfterMs;
   }

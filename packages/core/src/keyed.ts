@@ -38,7 +38,9 @@ export class KeyedPolicy extends BasePolicy {
     if (policy === undefined) {
       policy = this.#make(key);
       if (typeof policy !== 'object' || policy === null || typeof policy.execute !== 'function') {
-        throw new TypeError(`keyed: make(${JSON.stringify(key)}) must return a policy, received ${describeValue(policy)}`);
+        throw new TypeError(
+          `keyed: make(${JSON.stringify(key)}) must return a policy, received ${describeValue(policy)}`,
+        );
       }
       policies.set(key, policy);
       if (policies.size > this.#maxKeys) policies.delete(policies.keys().next().value!);
@@ -66,6 +68,7 @@ export class KeyedPolicy extends BasePolicy {
 export function keyed(make: (key: string) => Policy, options?: KeyedOptions): KeyedPolicy {
   const read = readOptions('keyed', options, ['maxKeys']);
   const maxKeys = integerOption('keyed', 'maxKeys', read.maxKeys, 1000, { min: 1 });
-  if (typeof make !== 'function') throw new TypeError(`keyed: make must be a function, received ${describeValue(make)}`);
+  if (typeof make !== 'function')
+    throw new TypeError(`keyed: make must be a function, received ${describeValue(make)}`);
   return new KeyedPolicy(make, maxKeys);
 }

@@ -21,7 +21,7 @@ export const handleAll: ShouldHandle = () => true;
 /** Whether `error` is the reason of the abort signal the caller passed to `execute`. */
 export function isCallerAbort(error: unknown, context: Context): boolean {
   const signal = ExecutionContext.is(context) ? context.callerSignal : undefined;
-  return signal !== undefined && signal.aborted && signal.reason === error;
+  return signal?.aborted === true && signal.reason === error;
 }
 
 /** Whether a policy with `shouldHandle` handles `error`: never the caller's abort, otherwise as it says. */

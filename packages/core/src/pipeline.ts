@@ -10,7 +10,9 @@ export class Pipeline extends BasePolicy {
 
   constructor(policies: readonly Policy[]) {
     super();
-    this.policies = Object.freeze(policies.flatMap((policy) => (policy instanceof Pipeline ? policy.policies : [policy])));
+    this.policies = Object.freeze(
+      policies.flatMap((policy) => (policy instanceof Pipeline ? policy.policies : [policy])),
+    );
   }
 
   protected run<T>(fn: Operation<T>, context: ExecutionContext): Promise<T> {

@@ -20,7 +20,8 @@ export function describeValue(value: unknown): string {
     case 'object': {
       if (value === null) return 'null';
       if (Array.isArray(value)) return 'an array';
-      const name = (Object.getPrototypeOf(value) as { constructor?: { name?: string } } | null)?.constructor?.name;
+      const name = (Object.getPrototypeOf(value) as { constructor?: { name?: string } } | null)?.constructor
+        ?.name;
       return name && name !== 'Object' ? `an instance of ${name}` : 'an object';
     }
     default:
@@ -84,7 +85,8 @@ export function numberOption(
   if (typeof value !== 'number') {
     throw new TypeError(`${policy}: ${name} must be ${expected}, received ${describeValue(value)}`);
   }
-  const finiteOk = Number.isFinite(value) || (bounds.allowInfinity === true && value === Number.POSITIVE_INFINITY);
+  const finiteOk =
+    Number.isFinite(value) || (bounds.allowInfinity === true && value === Number.POSITIVE_INFINITY);
   if (
     !finiteOk ||
     (bounds.integer && Number.isFinite(value) && !Number.isInteger(value)) ||
@@ -175,7 +177,9 @@ function closest(key: string, known: readonly string[]): string | undefined {
   let bestDistance = 3;
   for (const candidate of known) {
     const distance =
-      candidate.toLowerCase() === key.toLowerCase() ? 0 : editDistance(key.toLowerCase(), candidate.toLowerCase());
+      candidate.toLowerCase() === key.toLowerCase()
+        ? 0
+        : editDistance(key.toLowerCase(), candidate.toLowerCase());
     if (distance < bestDistance) {
       best = candidate;
       bestDistance = distance;
@@ -189,7 +193,11 @@ function editDistance(a: string, b: string): number {
   for (let i = 1; i <= a.length; i++) {
     const current = [i];
     for (let j = 1; j <= b.length; j++) {
-      current[j] = Math.min(previous[j]! + 1, current[j - 1]! + 1, previous[j - 1]! + (a[i - 1] === b[j - 1] ? 0 : 1));
+      current[j] = Math.min(
+        previous[j]! + 1,
+        current[j - 1]! + 1,
+        previous[j - 1]! + (a[i - 1] === b[j - 1] ? 0 : 1),
+      );
     }
     previous = current;
   }

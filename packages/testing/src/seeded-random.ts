@@ -3,7 +3,8 @@
  * the same sequence on every run and machine.
  */
 export function seededRandom(seed: number): () => number {
-  if (!Number.isInteger(seed)) throw new RangeError(`seededRandom: seed must be an integer, received ${seed}`);
+  if (!Number.isInteger(seed))
+    throw new RangeError(`seededRandom: seed must be an integer, received ${seed}`);
   let state = seed >>> 0;
   return () => {
     state = (state + 0x6d2b79f5) >>> 0;

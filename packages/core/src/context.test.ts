@@ -1,0 +1,95 @@
+import { getEventListeners } from 'node:events';
+import { describe, expect, it } from 'vitest';
+import { neverAbortedSignal } from './cancellation-scope.js';
+import { ExecutionContext } from './context.js';
+import { contextKey } from './context-key.js';
+
+describe('ExecutionContext', () => {
+  it('starts at attempt 1 with the caller key and signal, and no deadline', () => {
+    const signal = new AbortController().signal;
+    const ctx = ExecutionContext.create({ signal, key: 'k' });
+    expect([ctx.attempt, ctx.key, ctx.deadline, ctx.signal, ctx.callerSignal]).toEqual([
+      1,
+      'k',
+      undefined,
+      signal,
+      signal,
+    ]);
+  });
+
+  it('uses one shared never-aborting signal when the caller gives none', () => {
+    expect(ExecutionContext.create().signal).toBe(neverAbortedSignal);
+    expect(ExecutionContext.create().callerSignal).toBeUndefined();
+  });
+
+  it('shares data across attempts and forks of one execution, but not across executions', () => {
+    const key = contextKey<number>('n');
+    const root = ExecutionContext.create();
+    root.fork(10).withAttempt(2).set(key, 7);
+    expect(root.get(key)).toBe(7);
+    expect(ExecutionContext.create().get(key)).toBeUndefined();
+  });
+
+  it('returns itself for the same attempt, so a first attempt allocates nothing', () => {
+    const ctx = ExecutionContext.create();
+    expect(ctx.withAttempt(1)).toBe(ctx);
+    expect(ctx.withAttempt(2).attempt).toBe(2);
+  });
+
+  it('creates no signal for a fork until someone reads it, and then follows the parent', () => {
+    const controller = new AbortController();
+    const forked = ExecutionContext.create({ signal: controller.signal }).fork();
+    expect(getEventListeners(controller.signal, 'abort')).toHaveLength(0);
+    const signal = forked.signal;
+    expect(getEventListeners(controller.signal, 'abort')).toHaveLength(1);
+    controller.abort('parent reason');
+    expect(signal.aborted).toBe(true);
+    expect(signal.reason).toBe('parent reason');
+    expect(getEventListeners(controller.signal, 'abort')).toHaveLength(0);
+  });
+
+  it('release() removes the listener on the parent signal', () => {
+    const controller = new AbortController();
+    const forked = ExecutionContext.create({ signal: controller.signal }).fork();
+    forked.signal;
+    forked.release();
+    expect(getEventListeners(controller.signal, 'abort')).toHaveLength(0);
+    controller.abort();
+    expect(forked.signal.aborted).toBe(false);
+  });
+
+  it('abort() aborts the fork and its own forks, never the parent or the caller', () => {
+    const controller = new AbortController();
+    const root = ExecutionContext.create({ signal: controller.signal });
+    const forked = root.fork();
+    const grandchild = forked.fork();
+    expect(grandchild.aborted).toBe(false);
+    forked.abort('timeout');
+    expect(forked.aborted).toBe(true);
+    expect(grandchild.aborted).toBe(true);
+    expect(grandchild.signal.reason).toBe('timeout');
+    expect(root.aborted).toBe(false);
+    expect(controller.signal.aborted).toBe(false);
+    root.abort('not mine');
+    expect(controller.signal.aborted).toBe(false);
+  });
+
+  it('a fork made after the parent aborted starts aborted with the parent reason', () => {
+    const forked = ExecutionContext.create({ signal: AbortSignal.abort('early') }).fork();
+    expect(forked.aborted).toBe(true);
+    expect(forked.signal.reason).toBe('early');
+  });
+
+  it('keeps the earliest deadline of nested forks', () => {
+    const root = ExecutionContext.create();
+    expect(root.fork(50).fork(80).deadline).toBe(50);
+    expect(root.fork(80).fork(50).deadline).toBe(50);
+    expect(root.fork().deadline).toBeUndefined();
+  });
+
+  it('recognises contexts by brand, not by class identity', () => {
+    expect(ExecutionContext.is(ExecutionContext.create())).toBe(true);
+    expect(ExecutionContext.is({ signal: neverAbortedSignal, key: 'k' })).toBe(false);
+    expect(ExecutionContext.is(null)).toBe(false);
+  });
+});
