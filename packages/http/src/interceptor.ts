@@ -1,0 +1,486 @@
+import type { IncomingHttpHeaders } from 'node:http';
+import { type Context, ExecutionContext } from '@breakwater/core';
+import type { Dispatcher } from 'undici';
+import { HttpStatusError } from './http-status-error.js';
+import { type HttpResilience, type ResilienceOptions, readResilienceOptions } from './options.js';
+import { isReplayableDispatchBody } from './replayable-body.js';
+import {
+  type HttpHeaderReader,
+  type HttpRequestInfo,
+  httpRequestKey,
+  isIdempotentMethod,
+} from './request-info.js';
+import { parseRetryAfter } from './retry-after.js';
+
+type Dispatch = Dispatcher.Dispatch;
+type DispatchOptions = Dispatcher.DispatchOptions;
+type DispatchHandler = Dispatcher.DispatchHandler;
+type DispatchController = Dispatcher.DispatchController;
+
+/** How much of a discarded response body is read to keep its connection; past that the request is aborted. */
+const maxDrainBytes = 64 * 1024;
+
+/**
+ * An undici interceptor that runs every request through a resilience pipeline (the standard one or yours),
+ * for `dispatcher.compose(...)`: `undici.request`, `undici.fetch` and any Agent then get retries, timeouts,
+ * per-origin breakers and bulkheads. Failed attempts (failure statuses, network errors) are retried inside;
+ * the handler sees one response: the first good one, or the last failed one (unless `throwOnStatus`).
+ * Upgrade and CONNECT requests pass through untouched.
+ *
+ * @example
+ * ```ts
+ * const agent = new Agent().compose(resilience({ attemptTimeoutMs: 2_000 }));
+ * const { statusCode, body } = await request('https://api.example.com/items', { dispatcher: agent });
+ * ```
+ */
+export function resilience(options?: ResilienceOptions): Dispatcher.DispatcherComposeInterceptor {
+  const { settings } = readResilienceOptions('resilience', options);
+  return (dispatch) =>
+    function resilienceInterceptor(opts: DispatchOptions, handler: DispatchHandler): boolean {
+      if (opts.upgrade || opts.method === 'CONNECT') return dispatch(opts, handler);
+      new DispatchCall(settings, dispatch, opts, handler).start();
+      return true;
+    };
+}
+
+/** Header lookup over the shapes undici accepts, without copying them. */
+class DispatchHeaders implements HttpHeaderReader {
+  readonly #headers: DispatchOptions['headers'];
+
+  constructor(headers: DispatchOptions['headers']) {
+    this.#headers = headers;
+  }
+
+  get(name: string): string | null {
+    const headers = this.#headers as unknown;
+    if (headers === null || headers === undefined) return null;
+    const wanted = name.toLowerCase();
+    if (Array.isArray(headers)) {
+      let found: string | null = null;
+      for (let i = 0; i + 1 < headers.length; i += 2) {
+        if (String(headers[i]).toLowerCase() === wanted) {
+          found = found === null ? String(headers[i + 1]) : `${found}, ${String(headers[i + 1])}`;
+        }
+      }
+      return found;
+    }
+    if (typeof (headers as Headers).get === 'function') return (headers as Headers).get(name);
+    // A one-shot iterable cannot be read here without taking it from undici: treat it as opaque.
+    if (typeof (headers as Iterable<unknown>)[Symbol.iterator] === 'function') return null;
+    for (const [key, value] of Object.entries(headers as Record<string, unknown>)) {
+      if (key.toLowerCase() === wanted && value !== undefined) {
+        return Array.isArray(value) ? value.join(', ') : String(value);
+      }
+    }
+    return null;
+  }
+
+  has(name: string): boolean {
+    return this.get(name) !== null;
+  }
+}
+
+class DispatchRequestInfo implements HttpRequestInfo {
+  readonly method: string;
+  readonly url: string;
+  readonly origin: string;
+  readonly headers: HttpHeaderReader;
+  readonly retryable: boolean;
+
+  constructor(settings: HttpResilience, opts: DispatchOptions) {
+    const origin = typeof opts.origin === 'string' ? opts.origin : (opts.origin?.origin ?? '');
+    this.origin = origin.endsWith('/') ? origin.slice(0, -1) : origin;
+    this.method = opts.method.toUpperCase();
+    this.url = this.origin + opts.path;
+    this.headers = new DispatchHeaders(opts.headers);
+    this.retryable =
+      isReplayableDispatchBody(opts.body) &&
+      (isIdempotentMethod(this.method) ||
+        (settings.honorsIdempotencyKeys(this.origin) && this.headers.has('idempotency-key')));
+  }
+}
+
+/**
+ * One logical request through the interceptor. To the downstream handler it is the controller: a stable
+ * one across attempts that pauses, resumes and aborts whichever attempt is delivering, and whose abort also
+ * cancels the pipeline (a backoff wait, a bulkhead queue).
+ */
+class DispatchCall implements DispatchController {
+  readonly settings: HttpResilience;
+  readonly handler: DispatchHandler;
+  readonly #dispatch: Dispatch;
+  readonly #opts: DispatchOptions;
+  readonly #info: DispatchRequestInfo;
+  readonly #cancel = new AbortController();
+  #attempts = 0;
+  #lastError: unknown;
+  /** The last failed attempt, paused: replayed to the handler if no later attempt does better. */
+  #held: Attempt | undefined;
+  /** The attempt whose response the handler is receiving. */
+  #live: Attempt | undefined;
+  #aborted = false;
+  #reason: Error | null = null;
+  #paused = false;
+  /** Whether the handler got its terminal callback (end or error). */
+  #done = false;
+  readonly #attempt = (context: Context): Promise<void> => this.#send(context as ExecutionContext);
+
+  constructor(settings: HttpResilience, dispatch: Dispatch, opts: DispatchOptions, handler: DispatchHandler) {
+    this.settings = settings;
+    this.handler = handler;
+    this.#dispatch = dispatch;
+    this.#opts = opts;
+    this.#info = new DispatchRequestInfo(settings, opts);
+  }
+
+  get aborted(): boolean {
+    return this.#aborted;
+  }
+
+  get paused(): boolean {
+    return this.#paused;
+  }
+
+  get reason(): Error | null {
+    return this.#reason;
+  }
+
+  get rawHeaders(): NonNullable<DispatchController['rawHeaders']> | null {
+    return this.#live?.controller?.rawHeaders ?? null;
+  }
+
+  get rawTrailers(): NonNullable<DispatchController['rawTrailers']> | null {
+    return this.#live?.controller?.rawTrailers ?? null;
+  }
+
+  pause(): void {
+    this.#paused = true;
+    this.#live?.controller?.pause();
+  }
+
+  resume(): void {
+    this.#paused = false;
+    this.#live?.controller?.resume();
+  }
+
+  abort(reason: Error): void {
+    if (this.#aborted) return;
+    this.#aborted = true;
+    this.#reason = reason;
+    this.#cancel.abort(reason);
+    const live = this.#live;
+    if (live?.controller != null && !this.#done) {
+      live.controller.abort(reason); // undici reports it through the attempt's onResponseError
+    } else {
+      queueMicrotask(() => this.fail(reason));
+    }
+  }
+
+  start(): void {
+    this.handler.onRequestStart?.(this, null);
+    if (this.#aborted) return;
+    const context = ExecutionContext.create({ signal: this.#cancel.signal, key: this.#info.origin });
+    context.set(httpRequestKey, this.#info);
+    this.settings.policy.execute(this.#attempt, context).then(
+      () => {},
+      (error: unknown) => this.#settleFailure(error),
+    );
+  }
+
+  /** The pipeline gave up with `error`: the handler gets the held response or the error. */
+  #settleFailure(error: unknown): void {
+    const held = this.#held;
+    this.#held = undefined;
+    if (!this.#done && held !== undefined && error === held.error && !this.settings.throwOnStatus) {
+      this.#live = held;
+      held.replay();
+      return;
+    }
+    held?.discard();
+    this.fail(error);
+  }
+
+  #send(context: ExecutionContext): Promise<void> {
+    if (this.#attempts > 0) {
+      // Never resend what must not be sent twice, whatever retry policy the caller composed.
+      if (!this.#info.retryable) return Promise.reject(this.#lastError);
+      const held = this.#held;
+      this.#held = undefined;
+      held?.discard();
+    }
+    this.#attempts++;
+    return new Promise<void>((resolve, reject) => {
+      const attempt = new Attempt(this, context, resolve, reject);
+      if (attempt.settled) return;
+      try {
+        this.#dispatch(this.#opts, attempt);
+      } catch (error) {
+        attempt.onResponseError(null, error as Error);
+      }
+    });
+  }
+
+  /** An attempt failed before or with its response headers. */
+  attemptFailed(attempt: Attempt, error: unknown, held: boolean): void {
+    this.#lastError = error;
+    if (!held) return;
+    if (this.#done) {
+      attempt.discard();
+      return;
+    }
+    this.#held?.discard();
+    this.#held = attempt;
+  }
+
+  /** An attempt got a good response: it becomes the one the handler receives. */
+  attemptSucceeded(
+    attempt: Attempt,
+    statusCode: number,
+    headers: IncomingHttpHeaders,
+    statusMessage?: string,
+  ): void {
+    if (this.#done) {
+      attempt.discard();
+      return;
+    }
+    this.#live = attempt;
+    if (this.#paused) attempt.controller?.pause();
+    this.handler.onResponseStart?.(this, statusCode, headers, statusMessage);
+  }
+
+  /** Delivers the handler's terminal error, once. */
+  fail(error: unknown): void {
+    if (this.#done) return;
+    this.#done = true;
+    this.handler.onResponseError?.(this, error as Error);
+  }
+
+  /** Delivers the handler's terminal end, once. */
+  end(trailers: IncomingHttpHeaders): void {
+    if (this.#done) return;
+    this.#done = true;
+    this.handler.onResponseEnd?.(this, trailers);
+  }
+}
+
+type AttemptState = 'pending' | 'live' | 'held' | 'draining' | 'done';
+
+/**
+ * The handler of one attempt, delegating to the call's handler once the attempt's response is the one to
+ * deliver. Until its response headers arrive it follows the attempt's context: a timeout or the caller's
+ * abort aborts it. A failed response is paused and buffered (held) until the pipeline decides: replayed to
+ * the handler if it is the last word, drained otherwise.
+ */
+class Attempt implements DispatchHandler {
+  readonly #call: DispatchCall;
+  readonly #resolve: () => void;
+  readonly #reject: (error: unknown) => void;
+  #signal: AbortSignal | undefined;
+  controller: DispatchController | null = null;
+  settled = false;
+  #state: AttemptState = 'pending';
+  /** Why the attempt was abandoned before it started, to abort it when undici starts it. */
+  #abandonedWith: unknown;
+  error: HttpStatusError | undefined;
+  #statusCode = 0;
+  #headers: IncomingHttpHeaders = {};
+  #statusMessage: string | undefined;
+  #chunks: Buffer[] = [];
+  #bytes = 0;
+  #ended = false;
+  #trailers: IncomingHttpHeaders = {};
+  #failure: Error | undefined;
+
+  constructor(
+    call: DispatchCall,
+    context: ExecutionContext,
+    resolve: () => void,
+    reject: (error: unknown) => void,
+  ) {
+    this.#call = call;
+    this.#resolve = resolve;
+    this.#reject = reject;
+    if (context.aborted) {
+      this.settled = true;
+      this.#state = 'done';
+      reject(context.signal.reason);
+      return;
+    }
+    const signal = context.signal;
+    signal.addEventListener('abort', this);
+    this.#signal = signal;
+  }
+
+  /** The attempt's context aborted (timeout or caller) before its response headers came. */
+  handleEvent(): void {
+    const reason: unknown = this.#signal!.reason;
+    this.#unlink();
+    this.#settle(reason, undefined);
+    this.#state = 'done';
+    if (this.controller === null) this.#abandonedWith = reason;
+    else this.controller.abort(reason as Error);
+  }
+
+  onRequestStart(controller: DispatchController, _context: unknown): void {
+    this.controller = controller;
+    if (this.#abandonedWith !== undefined) controller.abort(this.#abandonedWith as Error);
+  }
+
+  onRequestUpgrade(
+    _controller: DispatchController,
+    statusCode: number,
+    headers: IncomingHttpHeaders,
+    socket: never,
+  ): void {
+    this.#call.handler.onRequestUpgrade?.(this.#call, statusCode, headers, socket);
+  }
+
+  onResponseStarted(): void {
+    if (this.#state === 'pending') this.#call.handler.onResponseStarted?.();
+  }
+
+  onBodySent(chunk: Buffer): void {
+    this.#call.handler.onBodySent?.(chunk as never);
+  }
+
+  onRequestSent(): void {
+    this.#call.handler.onRequestSent?.();
+  }
+
+  onResponseStart(
+    controller: DispatchController,
+    statusCode: number,
+    headers: IncomingHttpHeaders,
+    statusMessage?: string,
+  ): void {
+    if (this.#state !== 'pending') return;
+    if (statusCode < 200) {
+      this.#call.handler.onResponseStart?.(this.#call, statusCode, headers, statusMessage);
+      return;
+    }
+    this.#unlink();
+    this.controller = controller;
+    if (this.#call.settings.failureStatuses[statusCode] === 1) {
+      controller.pause();
+      this.#state = 'held';
+      this.#statusCode = statusCode;
+      this.#headers = headers;
+      this.#statusMessage = statusMessage;
+      this.error = new HttpStatusError(
+        statusCode,
+        parseRetryAfter(headers['retry-after'], Date.now()),
+        undefined,
+      );
+      this.#call.attemptFailed(this, this.error, true);
+      this.#settle(this.error, undefined);
+      return;
+    }
+    this.#state = 'live';
+    this.#call.attemptSucceeded(this, statusCode, headers, statusMessage);
+    this.#settle(undefined, true);
+  }
+
+  onResponseData(controller: DispatchController, chunk: Buffer): void {
+    switch (this.#state) {
+      case 'live':
+        this.#call.handler.onResponseData?.(this.#call, chunk);
+        return;
+      case 'held':
+        this.#chunks.push(chunk);
+        this.#bytes += chunk.byteLength;
+        return;
+      case 'draining':
+        this.#bytes += chunk.byteLength;
+        if (this.#bytes > maxDrainBytes) {
+          this.#state = 'done';
+          controller.abort(new Error('discarded the body of a failed attempt'));
+        }
+        return;
+      default:
+    }
+  }
+
+  onResponseEnd(_controller: DispatchController, trailers: IncomingHttpHeaders): void {
+    switch (this.#state) {
+      case 'live':
+        this.#state = 'done';
+        this.#call.end(trailers);
+        return;
+      case 'held':
+        this.#ended = true;
+        this.#trailers = trailers;
+        return;
+      default:
+        this.#state = 'done';
+    }
+  }
+
+  onResponseError(_controller: DispatchController | null, error: Error): void {
+    this.#unlink();
+    switch (this.#state) {
+      case 'pending':
+        this.#state = 'done';
+        this.#call.attemptFailed(this, error, false);
+        this.#settle(error, undefined);
+        return;
+      case 'live':
+        this.#state = 'done';
+        this.#call.fail(error);
+        return;
+      case 'held':
+        this.#failure = error;
+        return;
+      default:
+        this.#state = 'done';
+    }
+  }
+
+  /** Delivers this held response to the call's handler: headers, what was buffered, then the rest live. */
+  replay(): void {
+    const call = this.#call;
+    this.#state = 'live';
+    call.attemptSucceeded(this, this.#statusCode, this.#headers, this.#statusMessage);
+    const chunks = this.#chunks;
+    this.#chunks = [];
+    for (const chunk of chunks) call.handler.onResponseData?.(call, chunk);
+    if (this.#ended) {
+      this.#state = 'done';
+      call.end(this.#trailers);
+    } else if (this.#failure !== undefined) {
+      this.#state = 'done';
+      call.fail(this.#failure);
+    } else if (!call.paused) {
+      this.controller?.resume();
+    }
+  }
+
+  /** Throws this held response away: reads a short rest to keep the connection, aborts a long one. */
+  discard(): void {
+    if (this.#state !== 'held' && this.#state !== 'live') return;
+    this.#chunks = [];
+    if (this.#ended || this.#failure !== undefined) {
+      this.#state = 'done';
+      return;
+    }
+    if (this.#bytes > maxDrainBytes) {
+      this.#state = 'done';
+      this.controller?.abort(new Error('discarded the body of a failed attempt'));
+      return;
+    }
+    this.#state = 'draining';
+    this.controller?.resume();
+  }
+
+  #settle(error: unknown, ok: true | undefined): void {
+    if (this.settled) return;
+    this.settled = true;
+    if (ok) this.#resolve();
+    else this.#reject(error);
+  }
+
+  #unlink(): void {
+    if (this.#signal === undefined) return;
+    this.#signal.removeEventListener('abort', this);
+    this.#signal = undefined;
+  }
+}

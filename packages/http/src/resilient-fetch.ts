@@ -1,0 +1,230 @@
+import { type Context, describeValue, ExecutionContext } from '@breakwater/core';
+import { discardBody } from './discard-body.js';
+import { HttpStatusError } from './http-status-error.js';
+import { type HttpResilience, type ResilienceOptions, readResilienceOptions } from './options.js';
+import { isReplayableFetchBody } from './replayable-body.js';
+import {
+  type HttpHeaderReader,
+  type HttpRequestInfo,
+  httpRequestKey,
+  isIdempotentMethod,
+} from './request-info.js';
+import { parseRetryAfter } from './retry-after.js';
+
+/** Any fetch implementation: the global one, undici's, or a test double with the same shape. */
+export type FetchFunction = (input: never, init?: never) => Promise<unknown>;
+
+/** Options of {@link resilientFetch}: the resilience options plus the fetch to wrap. */
+export type ResilientFetchOptions<F extends FetchFunction = typeof globalThis.fetch> = ResilienceOptions & {
+  /**
+   * The fetch to wrap, e.g. `undici.fetch`.
+   * @default globalThis.fetch, looked up at each call (so later stubs apply)
+   */
+  fetch?: F | undefined;
+};
+
+interface RequestLike {
+  readonly url: string;
+  readonly method: string;
+  readonly headers: Headers;
+  readonly body: unknown;
+  readonly signal: AbortSignal;
+}
+
+interface InitLike {
+  method?: string;
+  headers?: ConstructorParameters<typeof Headers>[0];
+  body?: unknown;
+  signal?: AbortSignal | null;
+}
+
+type AnyFetch = (input: unknown, init?: InitLike) => Promise<Response>;
+
+/**
+ * Wraps fetch in a resilience pipeline: the standard one (per-origin bulkhead, total timeout, retry,
+ * per-origin circuit breaker, attempt timeout) or your own. The result has the wrapped fetch's exact
+ * signature. Failure statuses (408, 429, 500, 502, 503, 504) and network errors are retried and counted
+ * inside the pipeline, but the caller gets the last response back as fetch would return it (unless
+ * `throwOnStatus`); open breakers, full bulkheads and timeouts reject with a `BreakwaterError`.
+ *
+ * @example
+ * ```ts
+ * const fetch = resilientFetch({ totalTimeoutMs: 10_000, retry: { maxAttempts: 4 } });
+ * const res = await fetch('https://api.example.com/items', { signal });
+ * ```
+ */
+export function resilientFetch<F extends FetchFunction = typeof globalThis.fetch>(
+  options?: ResilientFetchOptions<F>,
+): F {
+  const { settings, read } = readResilienceOptions('resilientFetch', options, ['fetch']);
+  const wrapped = read.fetch as AnyFetch | undefined;
+  if (wrapped !== undefined && typeof wrapped !== 'function') {
+    throw new TypeError(`resilientFetch: fetch must be a function, received ${describeValue(wrapped)}`);
+  }
+  return function fetch(input: unknown, init?: InitLike): Promise<Response> {
+    try {
+      return new FetchCall(settings, wrapped ?? (globalThis.fetch as AnyFetch), input, init).run();
+    } catch (error) {
+      return Promise.reject(error);
+    }
+  } as unknown as F;
+}
+
+class FetchRequestInfo implements HttpRequestInfo {
+  readonly method: string;
+  readonly url: string;
+  readonly origin: string;
+  retryable = true;
+  readonly #request: RequestLike | undefined;
+  readonly #init: InitLike | undefined;
+  #headers: HttpHeaderReader | undefined;
+
+  constructor(method: string, url: URL, request: RequestLike | undefined, init: InitLike | undefined) {
+    this.method = method;
+    this.url = url.href;
+    this.origin = url.origin;
+    this.#request = request;
+    this.#init = init;
+  }
+
+  /** Made on first read: most requests never need their headers parsed here. */
+  get headers(): HttpHeaderReader {
+    if (this.#headers === undefined) {
+      const init = this.#init?.headers;
+      this.#headers = init !== undefined ? new Headers(init) : (this.#request?.headers ?? new Headers());
+    }
+    return this.#headers;
+  }
+}
+
+/** One call of a resilient fetch: the state its attempts share. */
+class FetchCall {
+  readonly #settings: HttpResilience;
+  readonly #fetch: AnyFetch;
+  readonly #input: unknown;
+  readonly #init: InitLike | undefined;
+  readonly #signal: AbortSignal | undefined;
+  readonly #info: FetchRequestInfo;
+  #attempts = 0;
+  #lastError: unknown;
+  /** The last failed response, body unread: the caller's answer if no later attempt does better. */
+  #held: Response | undefined;
+  #settled = false;
+  readonly #attempt = (context: Context): Promise<Response> => this.#send(context as ExecutionContext);
+
+  constructor(settings: HttpResilience, fetch: AnyFetch, input: unknown, init: InitLike | undefined) {
+    this.#settings = settings;
+    this.#fetch = fetch;
+    this.#input = input;
+    this.#init = init;
+    const request = isRequestLike(input) ? input : undefined;
+    const url =
+      request !== undefined ? new URL(request.url) : input instanceof URL ? input : new URL(String(input));
+    const method = (init?.method ?? request?.method ?? 'GET').toUpperCase();
+    const info = new FetchRequestInfo(method, url, request, init);
+    const body = init !== undefined && 'body' in init ? init.body : request?.body;
+    // A Request's own body is a stream: it can be read once, so only a body given in init is replayable.
+    const replayable = init?.body != null ? isReplayableFetchBody(init.body) : body == null;
+    info.retryable =
+      replayable &&
+      (isIdempotentMethod(method) ||
+        (settings.honorsIdempotencyKeys(info.origin) && info.headers.has('idempotency-key')));
+    this.#info = info;
+    this.#signal = init?.signal ?? request?.signal ?? undefined;
+  }
+
+  async run(): Promise<Response> {
+    const signal = this.#signal;
+    const context = ExecutionContext.create({ signal, key: this.#info.origin });
+    context.set(httpRequestKey, this.#info);
+    try {
+      const running = this.#settings.policy.execute(this.#attempt, context);
+      return await (signal === undefined ? running : raceAbort(running, signal));
+    } catch (error) {
+      const held = this.#held;
+      this.#held = undefined;
+      if (held !== undefined) {
+        if (error instanceof HttpStatusError && error.response === held) {
+          if (!this.#settings.throwOnStatus) return held;
+        } else {
+          discardBody(held);
+        }
+      }
+      throw error;
+    } finally {
+      this.#settled = true;
+    }
+  }
+
+  async #send(context: ExecutionContext): Promise<Response> {
+    if (this.#attempts > 0) {
+      // Never resend what must not be sent twice, whatever retry policy the caller composed.
+      if (!this.#info.retryable) throw this.#lastError;
+      const held = this.#held;
+      this.#held = undefined;
+      if (held !== undefined) discardBody(held);
+    }
+    this.#attempts++;
+    const signal = context.signal;
+    let response: Response;
+    try {
+      response = await this.#fetch(
+        this.#input,
+        this.#init === undefined ? { signal } : { ...this.#init, signal },
+      );
+    } catch (error) {
+      this.#lastError = error;
+      throw error;
+    }
+    const status = response.status;
+    if (this.#settings.failureStatuses[status] !== 1) {
+      if (this.#settled) discardBody(response);
+      return response;
+    }
+    const error = new HttpStatusError(
+      status,
+      parseRetryAfter(response.headers.get('retry-after'), Date.now()),
+      response,
+    );
+    this.#lastError = error;
+    if (this.#settled) discardBody(response);
+    else this.#held = response;
+    throw error;
+  }
+}
+
+function isRequestLike(input: unknown): input is RequestLike {
+  return (
+    typeof input === 'object' &&
+    input !== null &&
+    !(input instanceof URL) &&
+    typeof (input as RequestLike).url === 'string' &&
+    typeof (input as RequestLike).method === 'string'
+  );
+}
+
+/**
+ * Rejects with the caller's reason as soon as the caller aborts, whatever the policies are doing; a response
+ * that still arrives afterwards is discarded. The listener goes when the call settles.
+ */
+function raceAbort(promise: Promise<Response>, signal: AbortSignal): Promise<Response> {
+  return new Promise<Response>((resolve, reject) => {
+    let aborted = false;
+    const onAbort = (): void => {
+      aborted = true;
+      reject(signal.reason);
+    };
+    signal.addEventListener('abort', onAbort, { once: true });
+    promise.then(
+      (value) => {
+        signal.removeEventListener('abort', onAbort);
+        if (aborted) discardBody(value);
+        else resolve(value);
+      },
+      (error: unknown) => {
+        signal.removeEventListener('abort', onAbort);
+        reject(signal.aborted ? signal.reason : error);
+      },
+    );
+  });
+}
