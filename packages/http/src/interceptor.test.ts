@@ -1,0 +1,279 @@
+import { Readable } from 'node:stream';
+import { consecutiveFailures } from '@breakwater/circuit-breaker';
+import { BrokenCircuitError, BulkheadRejectedError, handleAll, TimeoutError } from '@breakwater/core';
+import { retry } from '@breakwater/retry';
+import { type FaultServer, startFaultServer } from '@breakwater/testing';
+import { Agent, type Dispatcher, Dispatcher1Wrapper, request, fetch as undiciFetch } from 'undici';
+import { afterAll, afterEach, beforeAll, describe, expect, it, onTestFinished, vi } from 'vitest';
+import { HttpStatusError } from './http-status-error.js';
+import { resilience } from './interceptor.js';
+import type { ResilienceOptions } from './options.js';
+
+const unhandled = vi.fn();
+beforeAll(() => {
+  process.on('unhandledRejection', unhandled);
+});
+afterAll(() => {
+  process.off('unhandledRejection', unhandled);
+});
+afterEach(async () => {
+  await new Promise((resolve) => setTimeout(resolve, 20));
+  expect(unhandled).not.toHaveBeenCalled();
+});
+
+let server: FaultServer;
+beforeAll(async () => {
+  server = await startFaultServer();
+});
+afterAll(() => server.close());
+
+/** A fresh Agent composed with the interceptor, closed when the test ends. */
+function agentWith(options: ResilienceOptions, agentOptions: Agent.Options = {}): Dispatcher {
+  const agent = new Agent(agentOptions);
+  onTestFinished(() => agent.close());
+  return agent.compose(resilience(options));
+}
+
+const fast = { retry: { backoff: 5 } } as const;
+
+describe('resilience() interceptor over undici.request', () => {
+  it('is an undici interceptor: a function of dispatch returning a two-argument dispatch', () => {
+    const dispatch = resilience()(() => true);
+    expect(dispatch).toBeTypeOf('function');
+    expect(dispatch.length).toBe(2);
+  });
+
+  it('retries a 503 and delivers the success', async () => {
+    const route = server.route('GET /retry', [{ status: 503 }, { status: 503 }, { status: 200, body: 'ok' }]);
+    const dispatcher = agentWith(fast);
+    const { statusCode, body } = await request(`${server.origin}/retry`, { dispatcher });
+    expect(statusCode).toBe(200);
+    expect(await body.text()).toBe('ok');
+    expect(route.count).toBe(3);
+  });
+
+  it('delivers the last failed response with its body when retries run out', async () => {
+    const route = server.route('GET /busy', { status: 503, body: 'busy', headers: { 'x-attempt': 'any' } });
+    const dispatcher = agentWith(fast);
+    const { statusCode, headers, body } = await request(`${server.origin}/busy`, { dispatcher });
+    expect(statusCode).toBe(503);
+    expect(headers['x-attempt']).toBe('any');
+    expect(await body.text()).toBe('busy');
+    expect(route.count).toBe(3);
+  });
+
+  it('replays a held response whose body is still arriving', async () => {
+    server.route('GET /slow-fail', {
+      status: 503,
+      body: 'a'.repeat(30) + 'b'.repeat(30),
+      chunkSize: 30,
+      chunkDelayMs: 50,
+    });
+    const dispatcher = agentWith({ retry: false });
+    const { statusCode, body } = await request(`${server.origin}/slow-fail`, { dispatcher });
+    expect(statusCode).toBe(503);
+    expect(await body.text()).toBe('a'.repeat(30) + 'b'.repeat(30));
+  });
+
+  it('rejects with HttpStatusError when asked to', async () => {
+    server.route('GET /throw', { status: 429, retryAfter: 0 });
+    const dispatcher = agentWith({ ...fast, throwOnStatus: true });
+    const error = await request(`${server.origin}/throw`, { dispatcher }).catch((e: unknown) => e);
+    expect(error).toBeInstanceOf(HttpStatusError);
+    expect(error).toMatchObject({ status: 429, retryAfterMs: 0, response: undefined });
+  });
+
+  it('honours Retry-After', async () => {
+    const route = server.route('GET /later', [{ status: 429, retryAfter: 1 }, { status: 200 }]);
+    const dispatcher = agentWith(fast);
+    const { statusCode, body } = await request(`${server.origin}/later`, { dispatcher });
+    await body.dump();
+    expect(statusCode).toBe(200);
+    const [first, second] = route.requests;
+    expect(second!.receivedAt - first!.receivedAt).toBeGreaterThanOrEqual(990);
+  });
+
+  it('does not retry a POST without an Idempotency-Key', async () => {
+    const route = server.route('POST /orders', { status: 503 });
+    const dispatcher = agentWith({ ...fast, honorsIdempotencyKeys: true });
+    const { statusCode, body } = await request(`${server.origin}/orders`, {
+      dispatcher,
+      method: 'POST',
+      body: 'x',
+    });
+    await body.dump();
+    expect(statusCode).toBe(503);
+    expect(route.count).toBe(1);
+  });
+
+  it('retries a keyed POST to a target that honours keys, with the same key and body each time', async () => {
+    const route = server.route('POST /payments', [
+      { status: 503 },
+      { reset: 'before-response' },
+      { status: 201 },
+    ]);
+    const dispatcher = agentWith({ ...fast, honorsIdempotencyKeys: true });
+    const { statusCode, body } = await request(`${server.origin}/payments`, {
+      dispatcher,
+      method: 'POST',
+      headers: { 'Idempotency-Key': '"k-123"' },
+      body: '{"amount":10}',
+    });
+    await body.dump();
+    expect(statusCode).toBe(201);
+    expect(route.requests.map((r) => [r.headers['idempotency-key'], r.body.toString()])).toEqual(
+      Array(3).fill(['"k-123"', '{"amount":10}']),
+    );
+  });
+
+  it('never resends a stream body, even under a retry-everything pipeline', async () => {
+    const route = server.route('PUT /stream', { status: 503 });
+    const dispatcher = agentWith({
+      pipeline: retry({ maxAttempts: 3, backoff: 1, shouldHandle: handleAll }),
+    });
+    const { statusCode, body } = await request(`${server.origin}/stream`, {
+      dispatcher,
+      method: 'PUT',
+      body: Readable.from(['one-', 'shot']),
+    });
+    await body.dump();
+    expect(statusCode).toBe(503);
+    expect(route.count).toBe(1);
+    expect(route.requests[0]!.body.toString()).toBe('one-shot');
+  });
+
+  it('opens the breaker of a failing origin while another origin keeps working', async () => {
+    await using other = await startFaultServer();
+    const failing = server.route('GET /flaky', { status: 500 });
+    other.route('GET /flaky', { body: 'fine' });
+    const dispatcher = agentWith({
+      retry: false,
+      circuitBreaker: { breaker: consecutiveFailures(2), breakMs: 60_000 },
+    });
+    for (let i = 0; i < 2; i++) await (await request(`${server.origin}/flaky`, { dispatcher })).body.dump();
+    await expect(request(`${server.origin}/flaky`, { dispatcher })).rejects.toBeInstanceOf(
+      BrokenCircuitError,
+    );
+    expect(failing.count).toBe(2);
+    expect(await (await request(`${other.origin}/flaky`, { dispatcher })).body.text()).toBe('fine');
+  });
+
+  it('rejects with BulkheadRejectedError when the origin is at its limit', async () => {
+    server.route('GET /slow', { delayMs: 150, body: 'slow' });
+    const dispatcher = agentWith({ ...fast, bulkhead: { limit: 1 } });
+    const first = request(`${server.origin}/slow`, { dispatcher });
+    await expect(request(`${server.origin}/slow`, { dispatcher })).rejects.toBeInstanceOf(
+      BulkheadRejectedError,
+    );
+    expect(await (await first).body.text()).toBe('slow');
+  });
+
+  it('retries after an attempt timeout, and rejects with TimeoutError at the total timeout', async () => {
+    const once = server.route('GET /hang-once', [{ hang: true }, { body: 'second' }]);
+    server.route('GET /hang', { hang: true });
+    const dispatcher = agentWith({ ...fast, attemptTimeoutMs: 100, totalTimeoutMs: 250 });
+    expect(await (await request(`${server.origin}/hang-once`, { dispatcher })).body.text()).toBe('second');
+    expect(once.count).toBe(2);
+    const started = performance.now();
+    await expect(request(`${server.origin}/hang`, { dispatcher })).rejects.toBeInstanceOf(TimeoutError);
+    expect(performance.now() - started).toBeGreaterThanOrEqual(245);
+  });
+
+  it('rejects with the caller’s reason when the caller aborts mid-request', async () => {
+    server.route('GET /hang-abort', { hang: true });
+    const dispatcher = agentWith(fast);
+    const controller = new AbortController();
+    const reason = new Error('cancelled by caller');
+    const pending = request(`${server.origin}/hang-abort`, { dispatcher, signal: controller.signal });
+    await vi.waitFor(() => expect(server.requests.at(-1)?.path).toBe('/hang-abort'));
+    controller.abort(reason);
+    await expect(pending).rejects.toBe(reason);
+  });
+
+  it('rejects at once with the caller’s reason when the caller aborts during a backoff wait', async () => {
+    const route = server.route('GET /abort-backoff', { status: 503, retryAfter: 20 });
+    const dispatcher = agentWith(fast);
+    const controller = new AbortController();
+    const reason = new Error('stop');
+    const pending = request(`${server.origin}/abort-backoff`, { dispatcher, signal: controller.signal });
+    await vi.waitFor(() => expect(route.count).toBe(1));
+    const started = performance.now();
+    controller.abort(reason);
+    await expect(pending).rejects.toBe(reason);
+    expect(performance.now() - started).toBeLessThan(100);
+    expect(route.count).toBe(1);
+  });
+
+  it('aborts a body that is streaming when the caller aborts', async () => {
+    server.route('GET /trickle', { body: 'x'.repeat(100), chunkSize: 10, chunkDelayMs: 100 });
+    const dispatcher = agentWith(fast);
+    const controller = new AbortController();
+    const { body } = await request(`${server.origin}/trickle`, { dispatcher, signal: controller.signal });
+    controller.abort(new Error('enough'));
+    await expect(body.text()).rejects.toThrow('enough');
+  });
+
+  it('retries resets before the response and mid-headers; a reset mid-body errors the body', async () => {
+    const route = server.route('GET /reset', [
+      { reset: 'before-response' },
+      { reset: 'mid-headers' },
+      { body: 'ok' },
+    ]);
+    server.route('GET /mid-body', { bodyBytes: 50_000, reset: 'mid-body' });
+    const dispatcher = agentWith(fast);
+    expect(await (await request(`${server.origin}/reset`, { dispatcher })).body.text()).toBe('ok');
+    expect(route.count).toBe(3);
+    const { statusCode, body } = await request(`${server.origin}/mid-body`, { dispatcher });
+    expect(statusCode).toBe(200);
+    await expect(body.arrayBuffer()).rejects.toThrow();
+  });
+
+  it('drains failed attempts so a one-connection pool reuses its connection', async () => {
+    const route = server.route('GET /reuse', [
+      { status: 503, body: 'no' },
+      { status: 500, bodyBytes: 8_000 },
+      { status: 200, body: 'yes' },
+    ]);
+    const dispatcher = agentWith({ retry: { backoff: 1 } }, { connections: 1 });
+    const before = server.connections;
+    expect(await (await request(`${server.origin}/reuse`, { dispatcher })).body.text()).toBe('yes');
+    expect(route.count).toBe(3);
+    expect(new Set(route.requests.map((r) => r.connection)).size).toBe(1);
+    expect(server.connections - before).toBe(1);
+  });
+
+  it('works under undici.fetch with the composed dispatcher', async () => {
+    const route = server.route('GET /fetch', [{ status: 503 }, { body: 'via fetch' }]);
+    const dispatcher = agentWith(fast);
+    const response = await undiciFetch(`${server.origin}/fetch`, { dispatcher });
+    expect(await response.text()).toBe('via fetch');
+    expect(route.count).toBe(2);
+  });
+
+  it('works under Node’s global fetch through Dispatcher1Wrapper', async () => {
+    const route = server.route('GET /global', [{ status: 502 }, { body: 'via global fetch' }]);
+    const dispatcher = new Dispatcher1Wrapper(agentWith(fast));
+    const response = await fetch(`${server.origin}/global`, { dispatcher } as unknown as RequestInit);
+    expect(await response.text()).toBe('via global fetch');
+    expect(route.count).toBe(2);
+  });
+
+  it('passes upgrade requests through untouched', async () => {
+    let passed = 0;
+    const dispatch = resilience()((opts, handler) => {
+      passed++;
+      expect(opts.upgrade).toBe('websocket');
+      expect(handler).toBe(upgradeHandler);
+      return true;
+    });
+    const upgradeHandler = {};
+    dispatch({ origin: server.origin, path: '/', method: 'GET', upgrade: 'websocket' }, upgradeHandler);
+    expect(passed).toBe(1);
+  });
+
+  it('rejects bad options when built', () => {
+    expect(() => resilience({ throwOnStatus: 'yes' } as never)).toThrow(
+      'resilience: throwOnStatus must be a boolean',
+    );
+  });
+});
