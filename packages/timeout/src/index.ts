@@ -1,0 +1,7 @@
+export {
+  type TimeoutEvent,
+  type TimeoutOptions,
+  TimeoutPolicy,
+  type TimeoutStrategy,
+  timeout,
+} from './timeout.js';
