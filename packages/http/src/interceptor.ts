@@ -315,6 +315,7 @@ class Attempt implements DispatchHandler {
   handleEvent(): void {
     const reason: unknown = this.#signal!.reason;
     this.#unlink();
+    this.#call.attemptFailed(this, reason, false);
     this.#settle(reason, undefined);
     this.#state = 'done';
     if (this.controller === null) this.#abandonedWith = reason;
