@@ -1,0 +1,5 @@
+export {
+  describeStoreConformance,
+  type StoreConformanceOptions,
+  type StoreHarness,
+} from './store-conformance.js';
