@@ -26,7 +26,7 @@ describe('bulkhead invariants', () => {
         fc.integer({ min: 1, max: 4 }),
         fc.integer({ min: 0, max: 4 }),
         fc.option(fc.integer({ min: 1, max: 100 }), { nil: undefined }),
-        fc.array(command, { maxLength: 80 }),
+        fc.array(command, { minLength: 20, maxLength: 120, size: 'max' }),
         async (limit, queue, queueTimeoutMs, commands) => {
           const clock = virtualClock();
           const policy = bulkhead({ limit, queue, ...(queue > 0 && { queueTimeoutMs }), clock });
