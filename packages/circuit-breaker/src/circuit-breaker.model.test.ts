@@ -51,11 +51,15 @@ class Model {
   window: { index: number; failed: boolean; slow: boolean }[] = [];
   readonly transitions: string[] = [];
 
-  constructor(
-    readonly config: BreakerConfig,
-    readonly probes: number,
-    readonly breakMs: (attempt: number) => number,
-  ) {}
+  readonly config: BreakerConfig;
+  readonly probes: number;
+  readonly breakMs: (attempt: number) => number;
+
+  constructor(config: BreakerConfig, probes: number, breakMs: (attempt: number) => number) {
+    this.config = config;
+    this.probes = probes;
+    this.breakMs = breakMs;
+  }
 
   observe(now: number): CircuitState {
     if (this.state === 'open' && now >= this.openUntil) {
@@ -180,7 +184,7 @@ type Command =
   | { readonly type: 'dispose'; readonly pick: number }
   | { readonly type: 'reset' };
 
-const commands = fc.array(
+const commands: fc.Arbitrary<Command[]> = fc.array(
   fc.oneof(
     { weight: 6, arbitrary: fc.record({ type: fc.constant('call' as const), withSignal: fc.boolean() }) },
     {
