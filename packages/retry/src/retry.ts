@@ -78,7 +78,10 @@ export interface RetryOptions {
    * @default every failure
    */
   shouldHandle?: ShouldHandle | undefined;
-  /** A retry budget, possibly shared with other policies; without one, every call may make `maxAttempts`. */
+  /**
+   * A retry budget such as `retryBudget()`, possibly shared with other policies.
+   * @default undefined (no budget: every call may make `maxAttempts` attempts)
+   */
   budget?: RetryBudget | undefined;
   /**
    * Caps the delay the backoff computes, in milliseconds (<= 2147483647). It never shortens a wait that the
@@ -92,9 +95,15 @@ export interface RetryOptions {
    * @default 60000
    */
   maxRetryAfterMs?: number | undefined;
-  /** Subscribed to {@link RetryPolicy.onRetry} for the policy's lifetime. */
+  /**
+   * A listener subscribed to {@link RetryPolicy.onRetry} for the policy's lifetime.
+   * @default undefined
+   */
   onRetry?: ((event: RetryEvent) => void) | undefined;
-  /** Subscribed to {@link RetryPolicy.onGiveUp} for the policy's lifetime. */
+  /**
+   * A listener subscribed to {@link RetryPolicy.onGiveUp} for the policy's lifetime.
+   * @default undefined
+   */
   onGiveUp?: ((event: GiveUpEvent) => void) | undefined;
   /**
    * Source of time and timers, for the waits and the deadline check.
