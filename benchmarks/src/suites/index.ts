@@ -1,13 +1,15 @@
+import type { Suite } from '../suite.ts';
+import { http } from './http.ts';
+import { jitter } from './jitter.ts';
+import { memory } from './memory.ts';
 import { overhead } from './overhead.ts';
+import { retryStorm } from './retry-storm.ts';
 
-/** A benchmark case: an async factory of the call to measure, made once per process. */
-export type CaseFactory = () => Promise<() => unknown> | (() => unknown);
-
-export interface Suite {
-  readonly title: string;
-  /** The case every ratio is taken against, measured in the same round. */
-  readonly baseline: string;
-  readonly cases: Readonly<Record<string, CaseFactory>>;
-}
-
-export const suites: Readonly<Record<string, Suite>> = { overhead };
+/** Every suite, in the order `pnpm bench` runs them. */
+export const suites: Readonly<Record<string, Suite>> = {
+  overhead,
+  http,
+  jitter,
+  'retry-storm': retryStorm,
+  memory,
+};

@@ -1,28 +1,191 @@
-import { type Policy, pipeline } from '@breakwater/core';
-import type { Suite } from './index.ts';
+import { join } from 'node:path';
+import { pipeline } from '@breakwater/core';
+import { metric, type RoundResults, runChild, runRounds, sameRoundRatios } from '../lib/rounds.ts';
+import { fmt, median, range } from '../lib/stats.ts';
+import { table } from '../lib/table.ts';
+import { cockatiel, ours } from '../stacks.ts';
+import type { RunOptions, Suite, SuiteReport } from '../suite.ts';
+
+/** The measured call, made once per child process. It must resolve to 1 (the child checks). */
+export type Call = () => Promise<unknown>;
+export type CaseFactory = () => Promise<Call> | Call;
 
 const noop = async (): Promise<number> => 1;
+const longLivedSignal = (): AbortSignal => new AbortController().signal;
 
-/** A policy that only passes the call through: the cost of composition itself. */
-const passThrough = (): Policy => pipeline();
+export const baseline = 'bare async call';
+const names = {
+  timeout: 'breakwater timeout',
+  retry: 'breakwater retry',
+  breaker: 'breakwater circuitBreaker',
+  bulkhead: 'breakwater bulkhead',
+  stack: 'breakwater pipeline(bulkhead, timeout, retry, breaker)',
+  cockatielWrap: 'cockatiel wrap(retry, breaker, timeout, bulkhead)',
+  opossum: 'opossum defaults (10 s timeout)',
+} as const;
+
+/** The cases in report order, each made in its own child process. */
+export const cases: Readonly<Record<string, CaseFactory>> = {
+  [baseline]: () => noop,
+  'breakwater pipeline() (empty)': () => executeNoop(pipeline()),
+  [names.timeout]: async () => executeNoop(await ours.timeout()),
+  [names.retry]: async () => executeNoop(await ours.retry()),
+  [names.breaker]: async () => executeNoop(await ours.breaker()),
+  [names.bulkhead]: async () => executeNoop(await ours.bulkhead()),
+  [names.stack]: async () => executeNoop(await ours.stack()),
+  'breakwater same 4 + caller signal': async () => {
+    const p = await ours.stack();
+    const options = { signal: longLivedSignal() };
+    return () => p.execute(noop, options);
+  },
+  'breakwater same 4, operation reads ctx.signal': async () => {
+    const p = await ours.stack();
+    // What an HTTP call does: hand ctx.signal to undici, which makes the lazy AbortController real.
+    const readsSignal = async (ctx: { readonly signal: AbortSignal }): Promise<number> =>
+      ctx.signal.aborted ? 0 : 1;
+    return () => p.execute(readsSignal);
+  },
+  'breakwater standardPipeline() (HTTP preset, per origin)': async () => {
+    const { standardPipeline } = await import('@breakwater/http');
+    const p = standardPipeline();
+    const options = { key: 'http://127.0.0.1:8080' };
+    return () => p.execute(noop, options);
+  },
+  'cockatiel retry': async () => executeNoop(await cockatiel.retry()),
+  'cockatiel circuitBreaker': async () => executeNoop(await cockatiel.breaker()),
+  'cockatiel timeout (cooperative)': async () => executeNoop(await cockatiel.timeout()),
+  'cockatiel bulkhead': async () => executeNoop(await cockatiel.bulkhead()),
+  [names.cockatielWrap]: async () => executeNoop(await cockatiel.wrap()),
+  'cockatiel wrap(4) + caller signal': async () => {
+    const p = await cockatiel.wrap();
+    const signal = longLivedSignal();
+    return () => p.execute(noop, signal);
+  },
+  [names.opossum]: async () => {
+    const { default: CircuitBreaker } = await import('opossum');
+    const breaker = new CircuitBreaker(noop);
+    return () => breaker.fire();
+  },
+  'opossum { timeout: false }': async () => {
+    const { default: CircuitBreaker } = await import('opossum');
+    const breaker = new CircuitBreaker(noop, { timeout: false });
+    return () => breaker.fire();
+  },
+  'p-retry { retries: 3 }': async () => {
+    const { default: pRetry } = await import('p-retry');
+    return () => pRetry(noop, { retries: 3 });
+  },
+  'p-retry { retries: 3, signal }': async () => {
+    const { default: pRetry } = await import('p-retry');
+    const signal = longLivedSignal();
+    return () => pRetry(noop, { retries: 3, signal });
+  },
+};
+
+function executeNoop(policy: { execute(fn: () => Promise<number>): Promise<unknown> }): Call {
+  return () => policy.execute(noop);
+}
+
+const caseIds: readonly string[] = Object.keys(cases);
+
+interface Sample {
+  readonly nsPerOp: number;
+  readonly bytesPerOp: number;
+}
+
+const childScript = join(new URL('..', import.meta.url).pathname, 'measure.ts');
+
+/** A large young generation, so that no scavenge runs inside the allocation window (performance-anchors §9). */
+const childFlags = ['--max-semi-space-size=128', '--min-semi-space-size=128'];
+
+interface Target {
+  readonly goal: string;
+  readonly ratios: number[];
+  readonly pass: (value: number) => boolean;
+  readonly unit: string;
+}
+
+function targets(results: RoundResults<Sample>): Target[] {
+  const ns = (s: Sample): number => s.nsPerOp;
+  const xBare = (name: string): number[] => sameRoundRatios(results, name, baseline, ns);
+  return [
+    { goal: `${names.stack} <= 4x bare`, ratios: xBare(names.stack), pass: (v) => v <= 4, unit: 'x bare' },
+    {
+      goal: `${names.cockatielWrap} / ours: >= 20`,
+      ratios: sameRoundRatios(results, names.cockatielWrap, names.stack, ns),
+      pass: (v) => v >= 20,
+      unit: 'x cheaper',
+    },
+    {
+      goal: `${names.opossum} / ours: >= 5`,
+      ratios: sameRoundRatios(results, names.opossum, names.stack, ns),
+      pass: (v) => v >= 5,
+      unit: 'x cheaper',
+    },
+    ...[names.timeout, names.retry, names.breaker, names.bulkhead].map((name) => ({
+      goal: `${name} alone <= 1.5x bare`,
+      ratios: xBare(name),
+      pass: (v: number) => v <= 1.5,
+      unit: 'x bare',
+    })),
+  ];
+}
 
 export const overhead: Suite = {
-  title: 'Per-call overhead on a succeeding async no-op (sequential calls)',
-  baseline: 'bare async call',
-  cases: {
-    'bare async call': () => noop,
-    'pipeline()': () => {
-      const p = pipeline();
-      return () => p.execute(noop);
-    },
-    'pipeline() + signal': () => {
-      const p = pipeline();
-      const options = { signal: new AbortController().signal };
-      return () => p.execute(noop, options);
-    },
-    'pipeline(3 pass-through)': () => {
-      const p = pipeline(passThrough(), passThrough(), passThrough());
-      return () => p.execute(noop);
-    },
+  title: 'Per-call overhead on a succeeding async no-op',
+  async run(options: RunOptions): Promise<SuiteReport> {
+    const quick = options.quick ? ['--quick'] : [];
+    const results = await runRounds(
+      caseIds,
+      options.rounds,
+      (name) => runChild<Sample>(childScript, [name, ...quick], childFlags),
+      options.log,
+    );
+    const rows = caseIds.map((name) => {
+      if (results.errors.has(name)) return [name, 'failed', '', '', ''];
+      const ns = metric(results, name, (s) => s.nsPerOp);
+      return [
+        name,
+        fmt(median(ns)),
+        range(ns),
+        fmt(median(sameRoundRatios(results, name, baseline, (s) => s.nsPerOp)), 2),
+        fmt(median(metric(results, name, (s) => s.bytesPerOp))),
+      ];
+    });
+    const targetRows = targets(results).map((t) =>
+      t.ratios.length === 0
+        ? [t.goal, 'not measured', '']
+        : [
+            t.goal,
+            `${fmt(median(t.ratios), 2)} ${t.unit} (rounds: ${range(t.ratios, 2)})`,
+            t.pass(median(t.ratios)) ? 'met' : 'MISSED',
+          ],
+    );
+    const errors = [...results.errors].map(
+      ([name, error]) => `- \`${name}\` failed: ${error.replace(/\n/g, ' ')}`,
+    );
+    const markdown = [
+      'Sequential `await policy.execute(async () => 1)`, each case in a fresh Node process: warm-up, calibrated',
+      'batches of about 100 ms, median ns per call; the table gives the median over rounds, its range, and the',
+      'median of the ratio to the bare call measured in the same round. Heap bytes per call are JS heap growth over',
+      '2,000 calls with a young generation large enough that no scavenge runs in between (native timer memory is',
+      'not counted). Peer configurations follow performance-anchors §9.',
+      '',
+      table(
+        ['case', 'median ns/op', 'range', 'x bare (same round)', 'JS heap B/op'],
+        ['left', 'right', 'right', 'right', 'right'],
+        rows,
+      ),
+      '',
+      '### Targets',
+      '',
+      table(
+        ['target', 'measured (median of same-round ratios)', 'verdict'],
+        ['left', 'left', 'left'],
+        targetRows,
+      ),
+      ...(errors.length > 0 ? ['', ...errors] : []),
+    ].join('\n');
+    return { markdown, data: results.rounds.map((round) => Object.fromEntries(round)) };
   },
 };
