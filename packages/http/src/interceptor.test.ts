@@ -242,6 +242,29 @@ describe('resilience() interceptor over undici.request', () => {
     expect(server.connections - before).toBe(1);
   });
 
+  it('serves many concurrent requests over a small pool, each failing once, without stalling the pool', async () => {
+    const seen = new Set<string>();
+    const route = server.route('GET /concurrent', (request) => {
+      const id = String(request.headers['x-call']);
+      if (seen.has(id)) return { body: id };
+      seen.add(id);
+      return { status: 503, body: 'fail'.repeat(100) };
+    });
+    const dispatcher = agentWith({ retry: { backoff: 1 }, circuitBreaker: false }, { connections: 4 });
+    const bodies = await Promise.all(
+      Array.from({ length: 40 }, async (_, i) => {
+        const { statusCode, body } = await request(`${server.origin}/concurrent`, {
+          dispatcher,
+          headers: { 'x-call': `c${i}` },
+        });
+        return `${statusCode}:${await body.text()}`;
+      }),
+    );
+    expect(bodies).toEqual(Array.from({ length: 40 }, (_, i) => `200:c${i}`));
+    expect(route.count).toBe(80);
+    expect(new Set(route.requests.map((r) => r.connection)).size).toBeLessThanOrEqual(4);
+  });
+
   it('works under undici.fetch with the composed dispatcher', async () => {
     const route = server.route('GET /fetch', [{ status: 503 }, { body: 'via fetch' }]);
     const dispatcher = agentWith(fast);

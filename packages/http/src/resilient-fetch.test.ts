@@ -12,6 +12,7 @@ import {
 } from '@breakwater/core';
 import { retry } from '@breakwater/retry';
 import { type FaultServer, startFaultServer } from '@breakwater/testing';
+import fc from 'fast-check';
 import { Agent, FormData as UndiciFormData, fetch as undiciFetch } from 'undici';
 import { afterAll, afterEach, beforeAll, describe, expect, it, onTestFinished, vi } from 'vitest';
 import { HttpStatusError } from './http-status-error.js';
@@ -312,6 +313,71 @@ describe.each(implementations)('resilientFetch over %s', (_name, baseFetch) => {
     expect(response.status).toBe(503);
     expect(await response.text()).toBe('no');
     expect(route.count).toBe(1);
+  });
+});
+
+describe('resilientFetch rules', () => {
+  it('for every sequence of statuses: attempts stop at the first non-failure or maxAttempts, and the caller gets the last response', async () => {
+    const failure = [408, 429, 500, 502, 503, 504];
+    await fc.assert(
+      fc.asyncProperty(
+        fc.array(fc.constantFrom(200, 201, 204, 404, 409, ...failure), { minLength: 1, maxLength: 6 }),
+        fc.integer({ min: 1, max: 5 }),
+        fc.constantFrom('GET', 'PUT', 'POST'),
+        async (statuses, maxAttempts, method) => {
+          let calls = 0;
+          const stub = async (): Promise<Response> =>
+            new Response(null, { status: statuses[Math.min(calls++, statuses.length - 1)]! });
+          const fetch = resilientFetch({
+            fetch: stub as unknown as typeof globalThis.fetch,
+            retry: { maxAttempts, backoff: 0 },
+            circuitBreaker: false,
+          });
+          const response = await fetch('http://127.0.0.1:1/x', { method });
+          let expected = 1;
+          if (method !== 'POST') {
+            while (
+              expected < maxAttempts &&
+              failure.includes(statuses[Math.min(expected - 1, statuses.length - 1)]!)
+            ) {
+              expected++;
+            }
+          }
+          expect(calls).toBe(expected);
+          expect(response.status).toBe(statuses[Math.min(expected - 1, statuses.length - 1)]);
+        },
+      ),
+      { numRuns: 200 },
+    );
+  });
+
+  it('serves many concurrent calls with interleaved failures, each getting its own success', async () => {
+    await using server = await startFaultServer();
+    // each call fails on its first attempt, whatever the interleaving
+    const seen = new Set<string>();
+    const route = server.route('GET /concurrent', (request, n) => {
+      const id = String(request.headers['x-call']);
+      if (!seen.has(id)) {
+        seen.add(id);
+        return { status: 503 };
+      }
+      return { body: id, delayMs: n % 5 };
+    });
+    // half the attempts fail: the default breaker (10% of at least 100 calls) would rightly open
+    const fetch = resilientFetch({
+      retry: { backoff: 1 },
+      bulkhead: { limit: 20, queue: 100 },
+      circuitBreaker: false,
+    });
+    const responses = await Promise.all(
+      Array.from({ length: 60 }, (_, i) =>
+        fetch(`${server.origin}/concurrent`, { headers: { 'x-call': `c${i}` } }),
+      ),
+    );
+    const bodies = await Promise.all(responses.map((r) => r.text()));
+    expect(responses.map((r) => r.status)).toEqual(Array(60).fill(200));
+    expect(bodies).toEqual(Array.from({ length: 60 }, (_, i) => `c${i}`));
+    expect(route.count).toBe(120);
   });
 });
 
