@@ -1,4 +1,5 @@
 import type { IncomingHttpHeaders } from 'node:http';
+import type { Duplex } from 'node:stream';
 import { type Context, ExecutionContext } from '@breakwater/core';
 import type { Dispatcher } from 'undici';
 import { HttpStatusError } from './http-status-error.js';
@@ -331,7 +332,7 @@ class Attempt implements DispatchHandler {
     _controller: DispatchController,
     statusCode: number,
     headers: IncomingHttpHeaders,
-    socket: never,
+    socket: Duplex,
   ): void {
     this.#call.handler.onRequestUpgrade?.(this.#call, statusCode, headers, socket);
   }
@@ -341,7 +342,7 @@ class Attempt implements DispatchHandler {
   }
 
   onBodySent(chunk: Buffer): void {
-    this.#call.handler.onBodySent?.(chunk as never);
+    this.#call.handler.onBodySent?.(chunk);
   }
 
   onRequestSent(): void {

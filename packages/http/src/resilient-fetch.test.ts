@@ -14,7 +14,17 @@ import { retry } from '@breakwater/retry';
 import { type FaultServer, startFaultServer } from '@breakwater/testing';
 import fc from 'fast-check';
 import { Agent, FormData as UndiciFormData, fetch as undiciFetch } from 'undici';
-import { afterAll, afterEach, beforeAll, describe, expect, it, onTestFinished, vi } from 'vitest';
+import {
+  afterAll,
+  afterEach,
+  beforeAll,
+  describe,
+  expect,
+  expectTypeOf,
+  it,
+  onTestFinished,
+  vi,
+} from 'vitest';
 import { HttpStatusError } from './http-status-error.js';
 import { type HttpRequestInfo, httpRequestKey } from './request-info.js';
 import { resilientFetch } from './resilient-fetch.js';
@@ -456,7 +466,9 @@ describe('resilientFetch options', () => {
   });
 
   it('keeps the wrapped fetch’s type and rejects (never throws) on a bad URL', async () => {
-    const fetch: typeof globalThis.fetch = resilientFetch();
+    expectTypeOf(resilientFetch()).toEqualTypeOf<typeof globalThis.fetch>();
+    expectTypeOf(resilientFetch({ fetch: undiciFetch })).toEqualTypeOf<typeof undiciFetch>();
+    const fetch = resilientFetch();
     await expect(fetch('not a url')).rejects.toThrow(TypeError);
   });
 });
