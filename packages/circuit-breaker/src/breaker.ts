@@ -55,7 +55,8 @@ export interface Breaker {
 export interface BreakerCounter {
   /**
    * A call succeeded, or failed with an error the circuit breaker's `shouldHandle` does not count. Returns
-   * `true` to open the circuit (e.g. too many slow calls).
+   * `true` to open the circuit because of slow calls; only a slow call can justify that, so the result is
+   * ignored unless `measure` is `'duration'` (which lets untimed successes share one callback, allocation-free).
    */
   success(now: number, durationMs: number): boolean;
   /** A call failed with an error that counts. Returns `true` to open the circuit. */
