@@ -9,7 +9,7 @@ const workspaceDirs = ['packages', 'examples'].flatMap((parent) =>
 
 export default defineConfig({
   resolve: { conditions: ['@breakwater/source'] },
-  ssr: { resolve: { conditions: ['@breakwater/source', 'node', 'import'] } },
+  ssr: { resolve: { conditions: ['@breakwater/source', 'node'] } },
   test: {
     restoreMocks: true,
     projects: workspaceDirs.map((dir) => ({
