@@ -58,6 +58,16 @@ describe('ExecutionContext', () => {
     expect(forked.signal.aborted).toBe(false);
   });
 
+  it('a fork whose signal is first read after release still reports a parent abort, without listening', () => {
+    const controller = new AbortController();
+    const forked = ExecutionContext.create({ signal: controller.signal }).fork();
+    forked.release();
+    controller.abort('gone');
+    expect(forked.signal.aborted).toBe(true);
+    expect(forked.signal.reason).toBe('gone');
+    expect(getEventListeners(controller.signal, 'abort')).toHaveLength(0);
+  });
+
   it('abort() aborts the fork and its own forks, never the parent or the caller', () => {
     const controller = new AbortController();
     const root = ExecutionContext.create({ signal: controller.signal });
