@@ -1,3 +1,4 @@
+import { AsyncLocalStorage } from 'node:async_hooks';
 import { subscribe, unsubscribe } from 'node:diagnostics_channel';
 import { getEventListeners } from 'node:events';
 import {
@@ -202,6 +203,33 @@ describe('bulkhead', () => {
     expect(await late).toBe('late ran');
     expect(rejects).toHaveLength(1);
     expect(clock.pending).toBe(0);
+  });
+
+  it('runs a queued operation in the async context it queued in, not in that of the call that freed the slot', async () => {
+    const store = new AsyncLocalStorage<string>();
+    const policy = bulkhead({ limit: 1, queue: 10 });
+    const seen: (string | undefined)[] = [];
+    let releaseFirst!: () => void;
+    const first = store.run('request-A', () =>
+      policy.execute(async () => {
+        seen.push(store.getStore());
+        await new Promise<void>((resolve) => {
+          releaseFirst = resolve;
+        });
+      }),
+    );
+    const queued = ['request-B', 'request-C'].map((name) =>
+      store.run(name, () =>
+        policy.execute(async () => {
+          seen.push(store.getStore());
+          await Promise.resolve();
+          seen.push(store.getStore());
+        }),
+      ),
+    );
+    releaseFirst();
+    await Promise.all([first, ...queued]);
+    expect(seen).toEqual(['request-A', 'request-B', 'request-B', 'request-C', 'request-C']);
   });
 
   it('holds the slot until the operation settles, even after an enclosing aggressive timeout gave up', async () => {

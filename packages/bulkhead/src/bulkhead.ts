@@ -1,9 +1,11 @@
+import { AsyncLocalStorage } from 'node:async_hooks';
 import {
   BasePolicy,
   BulkheadRejectedError,
   type Clock,
   type Context,
   callOperation,
+  clockOption,
   diagnosticsChannelName,
   durationOption,
   type Event,
@@ -16,7 +18,6 @@ import {
   TimerQueue,
   type TimerQueueEntry,
 } from '@breakwater/core';
-import { clockOption } from './clock-option.js';
 
 /** Options of {@link bulkhead}. */
 export interface BulkheadOptions {
@@ -65,6 +66,8 @@ interface Waiter {
   readonly resolve: (value: Promise<unknown>) => void;
   readonly reject: (reason: unknown) => void;
   readonly signal: AbortSignal;
+  /** Runs a function in the async context the call queued in, not in that of the call that freed its slot. */
+  readonly inQueuedContext: <R>(fn: () => R) => R;
   handleEvent(): void;
   deadline: TimerQueueEntry | undefined;
   prev: Waiter | undefined;
@@ -158,7 +161,7 @@ export class BulkheadPolicy extends BasePolicy {
       return;
     }
     this.#leave(waiter);
-    waiter.resolve(this.#start(waiter.fn, waiter.context));
+    waiter.resolve(waiter.inQueuedContext(() => this.#start(waiter.fn, waiter.context)));
   }
 
   #enqueue<T>(fn: Operation<T>, context: ExecutionContext): Promise<T> {
@@ -171,6 +174,7 @@ export class BulkheadPolicy extends BasePolicy {
         resolve: resolve as (value: Promise<unknown>) => void,
         reject,
         signal,
+        inQueuedContext: AsyncLocalStorage.snapshot(),
         handleEvent: () => {
           this.#leave(waiter);
           reject(signal.reason);

@@ -4,6 +4,7 @@ import {
   type Clock,
   type Context,
   callOperation,
+  clockOption,
   describeValue,
   diagnosticsChannelName,
   durationOption,
@@ -23,7 +24,6 @@ import {
 } from '@breakwater/core';
 import type { BreakBackoff } from './break-backoff.js';
 import type { Breaker, BreakerCounter } from './breaker.js';
-import { clockOption } from './clock-option.js';
 import { failureRate } from './failure-rate.js';
 import { type CircuitBreakerSnapshot, type CircuitState, readSnapshot } from './snapshot.js';
 

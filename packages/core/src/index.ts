@@ -20,6 +20,7 @@ export type { ExecuteOptions, Operation, Policy } from './policy.js';
 export { TimerQueue, type TimerQueueEntry } from './timer-queue.js';
 export {
   booleanOption,
+  clockOption,
   describeValue,
   durationOption,
   functionOption,

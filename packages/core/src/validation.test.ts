@@ -1,6 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import {
   booleanOption,
+  clockOption,
   describeValue,
   durationOption,
   functionOption,
@@ -116,5 +117,16 @@ describe('validation', () => {
       new RangeError('backoff: jitter must be one of "full", "none", received "fuzzy"'),
     );
     expect(() => oneOfOption('backoff', 'jitter', 1, ['full', 'none'], 'full')).toThrow(TypeError);
+  });
+
+  it('validates a clock: the system clock by default, anything clock-shaped accepted', () => {
+    expect(clockOption('timeout', undefined).now()).toBeGreaterThan(0);
+    const clock = { now: () => 1, setTimeout: () => 0, clearTimeout: () => undefined };
+    expect(clockOption('timeout', clock)).toBe(clock);
+    expect(() => clockOption('timeout', { now: () => 1 })).toThrow(
+      new TypeError(
+        'timeout: clock must be an object with now(), setTimeout() and clearTimeout() methods, received an object',
+      ),
+    );
   });
 });

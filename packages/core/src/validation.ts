@@ -1,3 +1,5 @@
+import { type Clock, systemClock } from './clock.js';
+
 /**
  * Option validation shared by every policy, so that bad input fails when a policy is built, with a message
  * that names the policy, the option and the value received: `retry: maxAttempts must be an integer >= 1,
@@ -202,4 +204,22 @@ function editDistance(a: string, b: string): number {
     previous = current;
   }
   return previous[b.length]!;
+}
+
+/** Validates a `clock` option: `undefined` yields {@link systemClock}, anything else must look like a {@link Clock}. */
+export function clockOption(policy: string, value: unknown): Clock {
+  if (value === undefined) return systemClock;
+  const clock = value as Partial<Record<keyof Clock, unknown>> | null;
+  if (
+    typeof clock !== 'object' ||
+    clock === null ||
+    typeof clock.now !== 'function' ||
+    typeof clock.setTimeout !== 'function' ||
+    typeof clock.clearTimeout !== 'function'
+  ) {
+    throw new TypeError(
+      `${policy}: clock must be an object with now(), setTimeout() and clearTimeout() methods, received ${describeValue(value)}`,
+    );
+  }
+  return value as Clock;
 }

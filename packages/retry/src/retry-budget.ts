@@ -1,5 +1,4 @@
-import { type Clock, durationOption, numberOption, readOptions } from '@breakwater/core';
-import { clockOption } from './clock-option.js';
+import { type Clock, clockOption, durationOption, numberOption, readOptions } from '@breakwater/core';
 
 /**
  * Caps retries as a share of traffic. A retry policy calls `deposit()` once per call it runs and

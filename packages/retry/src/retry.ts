@@ -3,6 +3,7 @@ import {
   type Clock,
   type Context,
   callOperation,
+  clockOption,
   describeValue,
   diagnosticsChannelName,
   durationOption,
@@ -19,7 +20,6 @@ import {
 } from '@breakwater/core';
 import { abortableDelay } from './abortable-delay.js';
 import type { Backoff } from './backoff.js';
-import { clockOption } from './clock-option.js';
 import { ConstantBackoff } from './constant-backoff.js';
 import { exponentialBackoff } from './exponential-backoff.js';
 import type { RetryBudget } from './retry-budget.js';

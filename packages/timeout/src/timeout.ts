@@ -3,6 +3,7 @@ import {
   type Clock,
   type Context,
   callOperation,
+  clockOption,
   diagnosticsChannelName,
   durationOption,
   type Event,
@@ -14,7 +15,6 @@ import {
   TimeoutError,
   TimerQueue,
 } from '@breakwater/core';
-import { clockOption } from './clock-option.js';
 
 /**
  * How a timeout treats an operation that is still running when its time is up.
