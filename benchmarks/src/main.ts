@@ -4,6 +4,7 @@
  * Usage: node src/main.ts [suite ...] [--rounds N] [--quick]
  */
 import { mkdirSync, writeFileSync } from 'node:fs';
+import { loadavg } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { benchmarksDir, cpuTimes, describeEnvironment, stealPercent } from './lib/environment.ts';
@@ -26,7 +27,8 @@ for (const name of names) {
 
 const environment = describeEnvironment();
 console.log(environment.join('\n'));
-const resultsDir = join(benchmarksDir, 'results');
+// Quick runs must not overwrite the committed reports.
+const resultsDir = join(benchmarksDir, 'results', ...(quick ? ['quick'] : []));
 mkdirSync(resultsDir, { recursive: true });
 const log = (line: string): void => {
   process.stderr.write(`${line}\n`);
@@ -40,9 +42,17 @@ for (const name of names) {
   const report = await suite.run({ rounds, quick, log });
   const seconds = (performance.now() - started) / 1000;
   const steal = stealPercent(cpuBefore, cpuTimes());
-  const run = `- Run: ${new Date().toISOString()}, ${quick ? '**quick mode**, ' : ''}${rounds} round(s), ${fmt(seconds, 1)} s${
-    steal === undefined ? '' : `, CPU steal ${fmt(steal, 1)}%`
-  }`;
+  const load = loadavg()
+    .map((l) => l.toFixed(2))
+    .join(' ');
+  const run = [
+    `- Run: ${new Date().toISOString()}`,
+    ...(quick ? ['**quick mode**'] : []),
+    ...(suite.timed ? [`${rounds} round(s)`] : ['one run (behaviour, not timing)']),
+    `${fmt(seconds, 1)} s`,
+    ...(steal === undefined ? [] : [`CPU steal ${fmt(steal, 1)}%`]),
+    `load average at the end ${load}`,
+  ].join(', ');
   console.log(report.markdown);
   console.log(`\n${run}`);
   const file = join(resultsDir, `${name}.md`);

@@ -20,5 +20,7 @@ export interface SuiteReport {
 
 export interface Suite {
   readonly title: string;
+  /** Whether the suite measures time in rounds (and so noise matters), rather than simulating deterministically. */
+  readonly timed: boolean;
   run(options: RunOptions): Promise<SuiteReport>;
 }

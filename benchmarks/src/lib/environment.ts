@@ -67,7 +67,7 @@ export function describeEnvironment(): string[] {
   const gib = (bytes: number): string => (bytes / 2 ** 30).toFixed(1);
   return [
     `- Node ${process.version} (V8 ${process.versions.v8}), ${process.platform}/${process.arch}`,
-    `- CPU: ${cpu[0]?.model ?? 'unknown'} x${cpu.length}; memory ${gib(totalmem())} GiB (${gib(freemem())} free); load average ${loadavg()
+    `- CPU: ${cpu[0]?.model ?? 'unknown'} x${cpu.length}; memory ${gib(totalmem())} GiB (${gib(freemem())} free); load average before the run ${loadavg()
       .map((l) => l.toFixed(2))
       .join(' ')}`,
     `- Peers: ${peers.map((name) => `${name} ${installedVersion(name)}`).join(', ')}`,

@@ -22,6 +22,7 @@ const ours = [
 
 export const http: Suite = {
   title: 'HTTP throughput on loopback, 32 concurrent requests',
+  timed: true,
   async run(options: RunOptions): Promise<SuiteReport> {
     const durationMs = options.quick ? 1_000 : 3_000;
     const server = fork(join(here, 'http', 'server.ts'), [], {

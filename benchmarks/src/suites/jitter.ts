@@ -94,6 +94,7 @@ const cell = (value: number, reference: number | undefined, digits = 0): string 
 
 export const jitter: Suite = {
   title: "Backoff and jitter: Brooker's optimistic-concurrency simulation, driven by retry()",
+  timed: false,
   async run(options: RunOptions): Promise<SuiteReport> {
     const trials = options.quick ? 10 : 100;
     const results = new Map<string, Point[]>();

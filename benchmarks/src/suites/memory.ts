@@ -22,6 +22,7 @@ const kib = (bytes: number): string => `${fmt(bytes / 1024, 1)} KiB`;
 
 export const memory: Suite = {
   title: 'Memory: heap and signal listeners after many calls through the full stack',
+  timed: false,
   async run(options: RunOptions): Promise<SuiteReport> {
     const calls = options.quick ? 200_000 : 1_000_000;
     options.log(`  ${fmt(calls)} calls`);

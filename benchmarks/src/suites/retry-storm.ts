@@ -67,6 +67,7 @@ const configs: readonly Config[] = [
 
 export const retryStorm: Suite = {
   title: 'Retry storm: calls that reach a failing dependency per logical request',
+  timed: false,
   async run(options: RunOptions): Promise<SuiteReport> {
     const results = new Map<string, StormResult>();
     for (const config of configs) {
