@@ -1,8 +1,15 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { describeValue, functionOption, readOptions } from '@breakwater/core';
-import type { FingerprintSink, Idempotency } from './idempotency.js';
+import type { Idempotency } from './idempotency.js';
 import type { RouteOptions } from './idempotency-options.js';
-import { beginNode, fieldLines, requestFacts, splitTarget, writeResponse } from './server-response.js';
+import {
+  beginNode,
+  fieldLines,
+  readBody,
+  requestFacts,
+  splitTarget,
+  writeResponse,
+} from './server-response.js';
 
 /** What {@link nodeIdempotency} passes to the handler besides `req` and `res`. */
 export interface NodeIdempotencyContext {
@@ -96,35 +103,4 @@ function defaultOnError(_error: unknown, _req: IncomingMessage, res: ServerRespo
   res.statusCode = 500;
   res.setHeader('content-type', 'text/plain; charset=utf-8');
   res.end('Internal Server Error');
-}
-
-/** Reads the whole body into the sink and a buffer; undefined when it is over the sink's limit. */
-function readBody(req: IncomingMessage, sink: FingerprintSink): Promise<Buffer | undefined> {
-  return new Promise((resolve, reject) => {
-    const chunks: Buffer[] = [];
-    const onData = (chunk: Buffer): void => {
-      if (!sink.update(chunk)) {
-        cleanup();
-        resolve(undefined);
-        return;
-      }
-      chunks.push(chunk);
-    };
-    const onEnd = (): void => {
-      cleanup();
-      resolve(Buffer.concat(chunks));
-    };
-    const onError = (error: Error): void => {
-      cleanup();
-      reject(error);
-    };
-    const cleanup = (): void => {
-      req.off('data', onData);
-      req.off('end', onEnd);
-      req.off('error', onError);
-    };
-    req.on('data', onData);
-    req.on('end', onEnd);
-    req.on('error', onError);
-  });
 }

@@ -201,3 +201,34 @@ export async function beginNode<Req extends object>(
   if (idem.config.begin === 'manual') return { proceed: true, capture };
   return { proceed: await begin(), capture };
 }
+
+/** Reads the whole body into the sink and a buffer; undefined when it is over the sink's limit. */
+export function readBody(req: IncomingMessage, sink: FingerprintSink): Promise<Buffer | undefined> {
+  return new Promise((resolve, reject) => {
+    const chunks: Buffer[] = [];
+    const onData = (chunk: Buffer): void => {
+      if (!sink.update(chunk)) {
+        cleanup();
+        resolve(undefined);
+        return;
+      }
+      chunks.push(chunk);
+    };
+    const onEnd = (): void => {
+      cleanup();
+      resolve(Buffer.concat(chunks));
+    };
+    const onError = (error: Error): void => {
+      cleanup();
+      reject(error);
+    };
+    const cleanup = (): void => {
+      req.off('data', onData);
+      req.off('end', onEnd);
+      req.off('error', onError);
+    };
+    req.on('data', onData);
+    req.on('end', onEnd);
+    req.on('error', onError);
+  });
+}
