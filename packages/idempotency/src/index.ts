@@ -19,6 +19,12 @@ export {
   type ResolvedRoute,
 } from './idempotency.js';
 export {
+  type IdempotencyKeyOptions,
+  IdempotencyKeyPolicy,
+  idempotencyKey,
+  idempotencyKeyContext,
+} from './idempotency-key-policy.js';
+export {
   defaultStoreStatus,
   type IdempotencyConfig,
   type IdempotencyOptions,
@@ -60,3 +66,9 @@ export {
   type IdempotencyStore,
   type StoredResponse,
 } from './store.js';
+export {
+  type IdempotencyInfo,
+  idempotencyInfo,
+  type WithIdempotencyKeyOptions,
+  withIdempotencyKey,
+} from './with-idempotency-key.js';
