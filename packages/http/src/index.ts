@@ -1,3 +1,10 @@
+export type {
+  HttpAttemptEndEvent,
+  HttpAttemptStartEvent,
+  HttpRequestEndEvent,
+  HttpRequestStartEvent,
+  HttpScope,
+} from './channels.js';
 export {
   defaultFailureStatuses,
   handleHttpFailures,

@@ -2,6 +2,16 @@ import type { IncomingHttpHeaders } from 'node:http';
 import type { Duplex } from 'node:stream';
 import { type Context, ExecutionContext } from '@breakwater/core';
 import type { Dispatcher } from 'undici';
+import {
+  AttemptStart,
+  attemptEndChannel,
+  attemptStartChannel,
+  publishAttemptEnd,
+  publishRequestEnd,
+  requestEndChannel,
+  requestStartChannel,
+  runRequestStart,
+} from './channels.js';
 import { HttpStatusError } from './http-status-error.js';
 import { type HttpResilience, type ResilienceOptions, readResilienceOptions } from './options.js';
 import { isReplayableDispatchBody } from './replayable-body.js';
@@ -110,9 +120,11 @@ class DispatchCall implements DispatchController {
   readonly settings: HttpResilience;
   readonly handler: DispatchHandler;
   readonly #dispatch: Dispatch;
-  readonly #opts: DispatchOptions;
-  readonly #info: DispatchRequestInfo;
+  /** The caller's options; a copy with materialized headers once a subscriber has set a header. */
+  #opts: DispatchOptions;
+  readonly info: DispatchRequestInfo;
   readonly #cancel = new AbortController();
+  #context: ExecutionContext | undefined;
   #attempts = 0;
   #lastError: unknown;
   /** The last failed attempt, paused: replayed to the handler if no later attempt does better. */
@@ -124,6 +136,8 @@ class DispatchCall implements DispatchController {
   #paused = false;
   /** Whether the handler got its terminal callback (end or error). */
   #done = false;
+  /** Whether the handler got its response headers or its error: the caller's answer is decided. */
+  #answered = false;
   readonly #attempt = (context: Context): Promise<void> => this.#send(context as ExecutionContext);
 
   constructor(settings: HttpResilience, dispatch: Dispatch, opts: DispatchOptions, handler: DispatchHandler) {
@@ -131,7 +145,7 @@ class DispatchCall implements DispatchController {
     this.handler = handler;
     this.#dispatch = dispatch;
     this.#opts = opts;
-    this.#info = new DispatchRequestInfo(settings, opts);
+    this.info = new DispatchRequestInfo(settings, opts);
   }
 
   get aborted(): boolean {
@@ -180,9 +194,14 @@ class DispatchCall implements DispatchController {
   start(): void {
     this.handler.onRequestStart?.(this, null);
     if (this.#aborted) return;
-    const context = ExecutionContext.create({ signal: this.#cancel.signal, key: this.#info.origin });
-    context.set(httpRequestKey, this.#info);
-    this.settings.policy.execute(this.#attempt, context).then(
+    const info = this.info;
+    const context = ExecutionContext.create({ signal: this.#cancel.signal, key: info.origin });
+    context.set(httpRequestKey, info);
+    this.#context = context;
+    const running = requestStartChannel.hasSubscribers
+      ? runRequestStart(context, info, () => this.settings.policy.execute(this.#attempt, context))
+      : this.settings.policy.execute(this.#attempt, context);
+    running.then(
       () => {},
       (error: unknown) => this.#settleFailure(error),
     );
@@ -204,21 +223,45 @@ class DispatchCall implements DispatchController {
   #send(context: ExecutionContext): Promise<void> {
     if (this.#attempts > 0) {
       // Never resend what must not be sent twice, whatever retry policy the caller composed.
-      if (!this.#info.retryable) return Promise.reject(this.#lastError);
+      if (!this.info.retryable) return Promise.reject(this.#lastError);
       const held = this.#held;
       this.#held = undefined;
       held?.discard();
     }
-    this.#attempts++;
+    const number = ++this.#attempts;
     return new Promise<void>((resolve, reject) => {
-      const attempt = new Attempt(this, context, resolve, reject);
+      const attempt = new Attempt(this, context, number, resolve, reject);
       if (attempt.settled) return;
       try {
-        this.#dispatch(this.#opts, attempt);
+        if (attemptStartChannel.hasSubscribers) this.#sendObserved(context, attempt);
+        else this.#dispatch(this.#opts, attempt);
       } catch (error) {
         attempt.onResponseError(null, error as Error);
       }
     });
+  }
+
+  /** Dispatches an attempt that attempt-start subscribers may add headers to and scope. */
+  #sendObserved(context: ExecutionContext, attempt: Attempt): void {
+    const start = new AttemptStart(context, this.info, attempt.number);
+    start.publish();
+    let opts = this.#opts;
+    const added = start.headers;
+    if (added !== undefined) {
+      if (!Array.isArray(opts.headers)) {
+        // Read the caller's headers once, so that a one-shot iterable still serves every attempt.
+        opts = { ...opts, headers: flattenHeaders(opts.headers) };
+        this.#opts = opts;
+      }
+      const headers: string[] = [];
+      const base = opts.headers as string[];
+      for (let i = 0; i + 1 < base.length; i += 2) {
+        if (!added.has(String(base[i]).toLowerCase())) headers.push(base[i]!, base[i + 1]!);
+      }
+      for (const [name, value] of added) headers.push(name, value);
+      opts = { ...opts, headers };
+    }
+    start.send(() => this.#dispatch(opts, attempt));
   }
 
   /** An attempt failed before or with its response headers. */
@@ -246,6 +289,7 @@ class DispatchCall implements DispatchController {
     }
     this.#live = attempt;
     if (this.#paused) attempt.controller?.pause();
+    this.#answer(statusCode, undefined);
     this.handler.onResponseStart?.(this, statusCode, headers, statusMessage);
   }
 
@@ -253,7 +297,17 @@ class DispatchCall implements DispatchController {
   fail(error: unknown): void {
     if (this.#done) return;
     this.#done = true;
+    this.#answer(error instanceof HttpStatusError ? error.status : undefined, error);
     this.handler.onResponseError?.(this, error as Error);
+  }
+
+  /** Publishes request-end for the first answer the handler gets. */
+  #answer(statusCode: number | undefined, error: unknown): void {
+    if (this.#answered) return;
+    this.#answered = true;
+    if (requestEndChannel.hasSubscribers && this.#context !== undefined) {
+      publishRequestEnd(this.#context, this.info, this.#attempts, statusCode, error);
+    }
   }
 
   /** Delivers the handler's terminal end, once. */
@@ -274,6 +328,9 @@ type AttemptState = 'pending' | 'live' | 'held' | 'draining' | 'done';
  */
 class Attempt implements DispatchHandler {
   readonly #call: DispatchCall;
+  readonly #context: ExecutionContext;
+  /** 1 for the first attempt sent, 2 for the first resend, ... */
+  readonly number: number;
   readonly #resolve: () => void;
   readonly #reject: (error: unknown) => void;
   #signal: AbortSignal | undefined;
@@ -295,10 +352,13 @@ class Attempt implements DispatchHandler {
   constructor(
     call: DispatchCall,
     context: ExecutionContext,
+    number: number,
     resolve: () => void,
     reject: (error: unknown) => void,
   ) {
     this.#call = call;
+    this.#context = context;
+    this.number = number;
     this.#resolve = resolve;
     this.#reject = reject;
     if (context.aborted) {
@@ -316,6 +376,7 @@ class Attempt implements DispatchHandler {
   handleEvent(): void {
     const reason: unknown = this.#signal!.reason;
     this.#unlink();
+    this.#report(undefined, reason, undefined);
     this.#call.attemptFailed(this, reason, false);
     this.#settle(reason, undefined);
     this.#state = 'done';
@@ -362,6 +423,7 @@ class Attempt implements DispatchHandler {
     }
     this.#unlink();
     this.controller = controller;
+    this.#report(statusCode, undefined, headers);
     if (this.#call.settings.failureStatuses[statusCode] === 1) {
       controller.pause();
       this.#state = 'held';
@@ -422,6 +484,7 @@ class Attempt implements DispatchHandler {
     switch (this.#state) {
       case 'pending':
         this.#state = 'done';
+        this.#report(undefined, error, undefined);
         this.#call.attemptFailed(this, error, false);
         this.#settle(error, undefined);
         return;
@@ -473,6 +536,14 @@ class Attempt implements DispatchHandler {
     this.controller?.resume();
   }
 
+  /** Publishes attempt-end: the response headers came, or the attempt failed without them. */
+  #report(statusCode: number | undefined, error: unknown, headers: IncomingHttpHeaders | undefined): void {
+    if (!attemptEndChannel.hasSubscribers) return;
+    const call = this.#call;
+    const responseHeaders = headers === undefined ? undefined : new DispatchHeaders(headers);
+    publishAttemptEnd(this.#context, call.info, this.number, statusCode, error, responseHeaders);
+  }
+
   #settle(error: unknown, ok: true | undefined): void {
     if (this.settled) return;
     this.settled = true;
@@ -485,4 +556,21 @@ class Attempt implements DispatchHandler {
     this.#signal.removeEventListener('abort', this);
     this.#signal = undefined;
   }
+}
+
+/** Undici's request headers in any accepted shape, as a flat `[name, value, ...]` array. */
+function flattenHeaders(headers: DispatchOptions['headers']): string[] {
+  const flat: string[] = [];
+  if (headers === null || headers === undefined) return flat;
+  const add = (name: unknown, value: unknown): void => {
+    if (value === undefined) return;
+    if (Array.isArray(value)) for (const item of value) flat.push(String(name), String(item));
+    else flat.push(String(name), String(value));
+  };
+  if (typeof (headers as Iterable<unknown>)[Symbol.iterator] === 'function') {
+    for (const [name, value] of headers as Iterable<[string, unknown]>) add(name, value);
+  } else {
+    for (const [name, value] of Object.entries(headers)) add(name, value);
+  }
+  return flat;
 }

@@ -1,4 +1,14 @@
 import { type Context, describeValue, ExecutionContext } from '@breakwater/core';
+import {
+  AttemptStart,
+  attemptEndChannel,
+  attemptStartChannel,
+  publishAttemptEnd,
+  publishRequestEnd,
+  requestEndChannel,
+  requestStartChannel,
+  runRequestStart,
+} from './channels.js';
 import { discardBody } from './discard-body.js';
 import { HttpStatusError } from './http-status-error.js';
 import { type HttpResilience, type ResilienceOptions, readResilienceOptions } from './options.js';
@@ -135,24 +145,39 @@ class FetchCall {
 
   async run(): Promise<Response> {
     const signal = this.#signal;
-    const context = ExecutionContext.create({ signal, key: this.#info.origin });
-    context.set(httpRequestKey, this.#info);
+    const info = this.#info;
+    const context = ExecutionContext.create({ signal, key: info.origin });
+    context.set(httpRequestKey, info);
     try {
-      const running = this.#settings.policy.execute(this.#attempt, context);
-      return await (signal === undefined ? running : raceAbort(running, signal));
+      const running = requestStartChannel.hasSubscribers
+        ? runRequestStart(context, info, () => this.#settings.policy.execute(this.#attempt, context))
+        : this.#settings.policy.execute(this.#attempt, context);
+      const response = await (signal === undefined ? running : raceAbort(running, signal));
+      this.#answered(context, response.status, undefined);
+      return response;
     } catch (error) {
       const held = this.#held;
       this.#held = undefined;
       if (held !== undefined) {
         if (error instanceof HttpStatusError && error.response === held) {
-          if (!this.#settings.throwOnStatus) return held;
+          if (!this.#settings.throwOnStatus) {
+            this.#answered(context, held.status, undefined);
+            return held;
+          }
         } else {
           discardBody(held);
         }
       }
+      this.#answered(context, error instanceof HttpStatusError ? error.status : undefined, error);
       throw error;
     } finally {
       this.#settled = true;
+    }
+  }
+
+  #answered(context: Context, statusCode: number | undefined, error: unknown): void {
+    if (requestEndChannel.hasSubscribers) {
+      publishRequestEnd(context, this.#info, this.#attempts, statusCode, error);
     }
   }
 
@@ -164,17 +189,23 @@ class FetchCall {
       this.#held = undefined;
       if (held !== undefined) discardBody(held);
     }
-    this.#attempts++;
-    const signal = context.signal;
+    const attempt = ++this.#attempts;
+    const init: InitLike =
+      this.#init === undefined ? { signal: context.signal } : { ...this.#init, signal: context.signal };
     let response: Response;
     try {
-      response = await this.#fetch(
-        this.#input,
-        this.#init === undefined ? { signal } : { ...this.#init, signal },
-      );
+      response = await (attemptStartChannel.hasSubscribers
+        ? this.#sendObserved(context, attempt, init)
+        : this.#fetch(this.#input, init));
     } catch (error) {
       this.#lastError = error;
+      if (attemptEndChannel.hasSubscribers) {
+        publishAttemptEnd(context, this.#info, attempt, undefined, error, undefined);
+      }
       throw error;
+    }
+    if (attemptEndChannel.hasSubscribers) {
+      publishAttemptEnd(context, this.#info, attempt, response.status, undefined, response.headers);
     }
     const status = response.status;
     if (this.#settings.failureStatuses[status] !== 1) {
@@ -190,6 +221,20 @@ class FetchCall {
     if (this.#settled) discardBody(response);
     else this.#held = response;
     throw error;
+  }
+
+  /** Sends an attempt that attempt-start subscribers may add headers to and scope. */
+  #sendObserved(context: ExecutionContext, attempt: number, init: InitLike): Promise<Response> {
+    const start = new AttemptStart(context, this.#info, attempt);
+    start.publish();
+    const added = start.headers;
+    if (added !== undefined) {
+      const request = isRequestLike(this.#input) ? this.#input : undefined;
+      const headers = new Headers(init.headers ?? request?.headers);
+      for (const [name, value] of added) headers.set(name, value);
+      init.headers = headers;
+    }
+    return start.send(() => this.#fetch(this.#input, init));
   }
 }
 
