@@ -1,0 +1,7 @@
+export {
+  type RedisScriptingClient,
+  type RedisStoreOptions,
+  redisStore,
+  type ScriptArguments,
+} from './redis-store.js';
+export type { EncryptionKey } from './response-codec.js';
