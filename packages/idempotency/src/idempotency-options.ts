@@ -1,13 +1,13 @@
 import {
   booleanOption,
   type Clock,
+  clockOption,
   describeValue,
   functionOption,
   integerOption,
   oneOfOption,
   readOptions,
 } from '@breakwater/core';
-import { clockOption } from './clock-option.js';
 import { DEFAULT_MAX_KEY_LENGTH, DEFAULT_MIN_KEY_LENGTH, IDEMPOTENCY_KEY_HEADER } from './key.js';
 import { assertStore, type IdempotencyStore } from './store.js';
 

@@ -1,6 +1,12 @@
-import { type Clock, durationOption, integerOption, readOptions, unrefTimer } from '@breakwater/core';
+import {
+  type Clock,
+  clockOption,
+  durationOption,
+  integerOption,
+  readOptions,
+  unrefTimer,
+} from '@breakwater/core';
 import { LRUCache } from 'lru-cache';
-import { clockOption } from './clock-option.js';
 import type { ClaimRequest, ClaimResult, IdempotencyStore, StoredResponse } from './store.js';
 
 /** Options of {@link memoryStore}. */

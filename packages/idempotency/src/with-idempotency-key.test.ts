@@ -2,7 +2,7 @@ import { once } from 'node:events';
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
 import { resilientFetch } from '@breakwater/http';
 import { afterEach, describe, expect, it } from 'vitest';
-import { IdempotencyKeyInvalidError, IdempotencyKeyReusedError } from './errors.js';
+import { IdempotencyConflictError, IdempotencyKeyInvalidError, IdempotencyKeyReusedError } from './errors.js';
 import { idempotency } from './idempotency.js';
 import { memoryStore } from './memory-store.js';
 import { nodeIdempotency } from './node-adapter.js';
@@ -188,6 +188,25 @@ describe('withIdempotencyKey', () => {
     const lenient = withIdempotencyKey(globalThis.fetch, { throwOnKeyErrors: false });
     problem = true;
     expect((await lenient(url, { method: 'POST' })).status).toBe(400);
+  });
+
+  it('throws IdempotencyConflictError for a final 409 "in progress" problem, and returns other 409s', async () => {
+    let problem = true;
+    const { url } = await scripted([409], (res) => {
+      if (!problem) return;
+      const body = JSON.stringify({ code: 'idempotency-request-in-progress' });
+      res.setHeader('content-type', 'application/problem+json');
+      res.setHeader('content-length', Buffer.byteLength(body));
+      res.end(body);
+    });
+    const fetch = withIdempotencyKey(globalThis.fetch);
+    const error = await fetch(url, { method: 'POST', headers: { 'idempotency-key': '"busy"' } }).catch(
+      (e: unknown) => e,
+    );
+    expect(error).toBeInstanceOf(IdempotencyConflictError);
+    expect((error as IdempotencyConflictError).idempotencyKey).toBe('busy');
+    problem = false;
+    expect((await fetch(url, { method: 'POST' })).status).toBe(409);
   });
 
   it('detects a caller key sent again with another body before sending it', async () => {

@@ -8,7 +8,7 @@ import {
   readOptions,
 } from '@breakwater/core';
 import { LRUCache } from 'lru-cache';
-import { IdempotencyKeyInvalidError, IdempotencyKeyReusedError } from './errors.js';
+import { IdempotencyConflictError, IdempotencyKeyInvalidError, IdempotencyKeyReusedError } from './errors.js';
 import {
   DEFAULT_MAX_KEY_LENGTH,
   IDEMPOTENCY_KEY_HEADER,
@@ -29,9 +29,10 @@ export interface WithIdempotencyKeyOptions {
   /** Makes a key; must be unpredictable. @default crypto.randomUUID (CSPRNG UUIDv4; never Math.random) */
   generate?: () => string;
   /**
-   * Whether a 422 answer throws {@link IdempotencyKeyReusedError} and a 400 problem+json about the key throws
-   * {@link IdempotencyKeyInvalidError} (the response rides on the error, body unread). Turn it off for
-   * servers that use 422 for ordinary validation errors.
+   * Whether a 422 answer throws {@link IdempotencyKeyReusedError}, and a problem+json about the key throws
+   * {@link IdempotencyKeyInvalidError} (400) or {@link IdempotencyConflictError} (409, still in progress); the
+   * response rides on the error, body unread. Turn it off for servers that use 422 for ordinary validation
+   * errors.
    * @default true
    */
   throwOnKeyErrors?: boolean;
@@ -174,6 +175,12 @@ export function withIdempotencyKey<
       if (response.status === 400 && (await isKeyProblem(response))) {
         throw new IdempotencyKeyInvalidError(
           `${method} ${safeUrl(request?.url ?? String(input))}: the server rejected the idempotency key (400)`,
+          { idempotencyKey: key, response },
+        );
+      }
+      if (response.status === 409 && (await isKeyProblem(response))) {
+        throw new IdempotencyConflictError(
+          `${method} ${safeUrl(request?.url ?? String(input))}: a request with this idempotency key is still in progress (409); retry later with the same key`,
           { idempotencyKey: key, response },
         );
       }
