@@ -46,7 +46,11 @@ describe('startRedisServer', () => {
 
   it('runs without persistence in a temporary directory it removes on stop', async () => {
     const server = await startRedisServer();
-    const config = await send(server.port, 'CONFIG GET save\r\nCONFIG GET appendonly\r\nCONFIG GET dir\r\n', 15);
+    const config = await send(
+      server.port,
+      'CONFIG GET save\r\nCONFIG GET appendonly\r\nCONFIG GET dir\r\n',
+      15,
+    );
     expect(config).toContain('$4\r\nsave\r\n$0\r\n\r\n');
     expect(config).toContain('$10\r\nappendonly\r\n$2\r\nno\r\n');
     const dir = /\$3\r\ndir\r\n\$\d+\r\n([^\r]+)\r\n/.exec(config)?.[1];
