@@ -4,7 +4,7 @@
  * Usage: node src/main.ts [suite ...] [--rounds N] [--quick]
  */
 import { mkdirSync, writeFileSync } from 'node:fs';
-import { loadavg } from 'node:os';
+import { cpus, loadavg } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { benchmarksDir, cpuTimes, describeEnvironment, stealPercent } from './lib/environment.ts';
@@ -53,10 +53,18 @@ for (const name of names) {
     ...(steal === undefined ? [] : [`CPU steal ${fmt(steal, 1)}%`]),
     `load average at the end ${load}`,
   ].join(', ');
+  // A suite keeps at most both cores busy (client and server); a higher load means other work competed with it.
+  const busy = suite.timed && loadavg()[0]! > 1.5 * cpus().length;
+  const warning = busy
+    ? `\n\n> **Busy machine:** the load average reached ${load.split(' ')[0]} on ${cpus().length} cores during this run, so other work competed with the measurements; re-run on an idle machine before trusting small differences.`
+    : '';
   console.log(report.markdown);
-  console.log(`\n${run}`);
+  console.log(`\n${run}${warning}`);
   const file = join(resultsDir, `${name}.md`);
-  writeFileSync(file, `# ${suite.title}\n\n${[...environment, run].join('\n')}\n\n${report.markdown}\n`);
+  writeFileSync(
+    file,
+    `# ${suite.title}\n\n${[...environment, run].join('\n')}${warning}\n\n${report.markdown}\n`,
+  );
   for (const [fileName, content] of Object.entries(report.files ?? {}))
     writeFileSync(join(resultsDir, fileName), content);
   writeFileSync(join(resultsDir, `${name}.json`), `${JSON.stringify(report.data, null, 1)}\n`);
