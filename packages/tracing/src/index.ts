@@ -1,0 +1,2 @@
+export { type ClientSpans, enableTracing, type TracingOptions } from './enable-tracing.js';
+export { defaultSensitiveQueryParameters, redactUrl } from './redact-url.js';
