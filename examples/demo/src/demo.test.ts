@@ -8,6 +8,8 @@ describe('the demo', () => {
     expect(plain.calls).toBe(breakwater.calls);
     expect(breakwater.p99Ms).toBeLessThan(plain.p99Ms);
     expect(breakwater.retries).toBeGreaterThan(0);
+    expect(breakwater.fallbacks).toBeGreaterThan(0);
+    expect(breakwater.successRate).toBeGreaterThan(plain.successRate);
     expect(breakwater.breakerTimeline).toContain('O');
     // Plain fetch waits out every hung call until its user gives up (3 s); breakwater gives up per attempt.
     expect(plain.p99Ms).toBeGreaterThanOrEqual(2_900);

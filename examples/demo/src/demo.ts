@@ -46,7 +46,10 @@ export async function runDemo(options: DemoOptions = {}): Promise<DemoResult> {
   };
   const orders = {
     plain: await startOrderService({ inventoryOrigin: inventory.plain.origin, fetch: globalThis.fetch }),
-    breakwater: await startOrderService({ inventoryOrigin: inventory.breakwater.origin, fetch: breakwaterFetch() }),
+    breakwater: await startOrderService({
+      inventoryOrigin: inventory.breakwater.origin,
+      fetch: breakwaterFetch(),
+    }),
   };
   const stats = { plain: new Stats(), breakwater: new Stats() };
 
@@ -77,7 +80,10 @@ export async function runDemo(options: DemoOptions = {}): Promise<DemoResult> {
     const plain = stats.plain.takeWindow();
     const bw = stats.breakwater.takeWindow();
     timeline.push(breakerState === 'open' ? 'O' : breakerState === 'half-open' ? 'H' : 'C');
-    const reached = { plain: inventory.plain.received - seen.plain, breakwater: inventory.breakwater.received - seen.breakwater };
+    const reached = {
+      plain: inventory.plain.received - seen.plain,
+      breakwater: inventory.breakwater.received - seen.breakwater,
+    };
     seen.plain = inventory.plain.received;
     seen.breakwater = inventory.breakwater.received;
     print?.(
@@ -142,11 +148,18 @@ function summaryTable({ plain, breakwater }: DemoResult): string {
     ['p99 latency', ms(plain.p99Ms), ms(breakwater.p99Ms)],
     ['retries', '-', String(breakwater.retries)],
     ['fallbacks served (stale stock levels)', '-', String(breakwater.fallbacks)],
-    ['calls that reached the inventory service', String(plain.dependencyCalls), String(breakwater.dependencyCalls)],
+    [
+      'calls that reached the inventory service',
+      String(plain.dependencyCalls),
+      String(breakwater.dependencyCalls),
+    ],
     ['breaker state, one letter a second', '-', breakwater.breakerTimeline],
   ];
-  const widths = [0, 1, 2].map((i) => Math.max(...rows.map((row) => row[i]!.length), ['', 'plain fetch', 'breakwater'][i]!.length));
-  const line = (cells: readonly string[]): string => `| ${cells.map((c, i) => c.padEnd(widths[i]!)).join(' | ')} |`;
+  const widths = [0, 1, 2].map((i) =>
+    Math.max(...rows.map((row) => row[i]!.length), ['', 'plain fetch', 'breakwater'][i]!.length),
+  );
+  const line = (cells: readonly string[]): string =>
+    `| ${cells.map((c, i) => c.padEnd(widths[i]!)).join(' | ')} |`;
   return [
     line(['', 'plain fetch', 'breakwater']),
     `|${widths.map((w) => '-'.repeat(w + 2)).join('|')}|`,

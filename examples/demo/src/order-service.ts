@@ -19,9 +19,9 @@ export async function startOrderService(options: {
     try {
       const inventory = await options.fetch(`${options.inventoryOrigin}/inventory/${sku}`);
       const body = await inventory.text();
-      response.writeHead(inventory.ok ? 200 : 502, { 'content-type': 'application/json' }).end(
-        inventory.ok ? body : JSON.stringify({ error: `inventory answered ${inventory.status}` }),
-      );
+      response
+        .writeHead(inventory.ok ? 200 : 502, { 'content-type': 'application/json' })
+        .end(inventory.ok ? body : JSON.stringify({ error: `inventory answered ${inventory.status}` }));
     } catch (error) {
       if (response.destroyed) return;
       response
