@@ -1,0 +1,3 @@
+import { runFetchBasic } from './fetch-basic.ts';
+
+await runFetchBasic((line) => console.log(line));
