@@ -64,22 +64,23 @@ export const cacheStatusName = 'breakwater';
 export class CacheCall {
   readonly request: CacheRequest;
   readonly scope: Scope;
-  readonly #url: string | undefined;
+  /** `null` until first needed: most responses are never stored nor replaced, and parsing a URL costs. */
+  #url: string | undefined | null = null;
   #urlKey: string | undefined;
 
   constructor(request: CacheRequest, scope: Scope) {
     this.request = request;
     this.scope = scope;
-    this.#url = normalizeUrl(request.url);
   }
 
   /** The URL without its fragment, or `undefined` when it does not parse (never stored then). */
   get url(): string | undefined {
+    if (this.#url === null) this.#url = normalizeUrl(this.request.url);
     return this.#url;
   }
 
   urlKey(store: ResponseStore): string {
-    if (this.#urlKey === undefined) this.#urlKey = store.urlKey(this.#url!);
+    if (this.#urlKey === undefined) this.#urlKey = store.urlKey(this.url!);
     return this.#urlKey;
   }
 }
@@ -119,8 +120,8 @@ export class FallbackCacheCore {
 
   /** The plan to store a response to `call`, or `undefined` when it must not be stored. */
   plan(call: CacheCall, head: ResponseHead, decoded: boolean): StorePlan | undefined {
-    if (call.url === undefined) return undefined;
-    return planStore(this.settings, call.request, call.scope, head, this.settings.clock.now(), decoded);
+    const plan = planStore(this.settings, call.request, call.scope, head, this.settings.clock.now(), decoded);
+    return plan === undefined || call.url === undefined ? undefined : plan;
   }
 
   /** Stores a response whose body was read completely. */

@@ -1,7 +1,11 @@
 import { subscribe, unsubscribe } from 'node:diagnostics_channel';
 import {
+  BasePolicy,
   BrokenCircuitError,
   BulkheadRejectedError,
+  callOperation,
+  type ExecutionContext,
+  type Operation,
   type Policy,
   pipeline,
   TimeoutError,
@@ -491,6 +495,29 @@ describe('fallbackCache through resilientFetch', () => {
     expect((await s.fetch(url(`${p}?i=147`))).status).toBe(503);
     const recent = await s.fetch(url(`${p}?i=149`));
     expect(await recent.text()).toBe(bodyOf(149));
+  });
+
+  it('warns once when it finds itself inside a retry, where it would pre-empt the retry', async () => {
+    class SecondAttempt extends BasePolicy {
+      protected run<T>(fn: Operation<T>, context: ExecutionContext): Promise<T> {
+        return callOperation(fn, context.withAttempt(2));
+      }
+    }
+    const warn = vi.spyOn(process, 'emitWarning').mockImplementation(() => {});
+    const clock = virtualClock();
+    const cache = fallbackCache({ clock });
+    const fetch = resilientFetch({
+      pipeline: pipeline(new SecondAttempt(), cache, standardPipeline({ retry: false, clock })),
+    });
+    const p = path('inside-retry');
+    server.route(`GET ${p}`, fresh('x'));
+    await (await fetch(url(p))).text();
+    await (await fetch(url(p))).text();
+    expect(warn).toHaveBeenCalledTimes(1);
+    expect(warn.mock.calls[0]![1]).toEqual({ code: 'BREAKWATER_FALLBACK_INSIDE_RETRY' });
+    const outermost = setup();
+    await (await outermost.fetch(url(p))).text();
+    expect(warn).toHaveBeenCalledTimes(1);
   });
 
   it('does nothing outside an HTTP pipeline', async () => {

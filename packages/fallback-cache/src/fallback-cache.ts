@@ -48,6 +48,7 @@ export class FallbackCachePolicy extends BasePolicy {
   /** Emitted when a response is stored. Channel: `breakwater:fallback-cache:store`. */
   readonly onStore: Event<StoreEvent>;
   readonly #core: FallbackCacheCore;
+  #warnedInsideRetry = false;
 
   constructor(core: FallbackCacheCore) {
     super();
@@ -74,6 +75,7 @@ export class FallbackCachePolicy extends BasePolicy {
   protected run<T>(fn: Operation<T>, context: ExecutionContext): Promise<T> {
     const request = context.get(httpRequestKey);
     if (request === undefined) return callOperation(fn, context);
+    if (context.attempt > 1 && !this.#warnedInsideRetry) this.#warnInsideRetry();
     const call = this.#core.begin(request);
     if (call === undefined) {
       if (!isUnsafeMethod(request.method)) return callOperation(fn, context);
@@ -96,6 +98,18 @@ export class FallbackCachePolicy extends BasePolicy {
         return result;
       },
       (error: unknown) => this.#recover(call, error, context),
+    );
+  }
+
+  /**
+   * Inside a retry the cache answers the first failed attempt and the retry never happens (SEC-ORDER-2).
+   * A pipeline cannot be inspected when the policy is built, so this is said once, when it is seen.
+   */
+  #warnInsideRetry(): void {
+    this.#warnedInsideRetry = true;
+    process.emitWarning(
+      'fallbackCache runs inside a retry (it saw attempt > 1), so it answers failures before the retry can; put it outermost: pipeline(fallbackCache(...), standardPipeline(...))',
+      { code: 'BREAKWATER_FALLBACK_INSIDE_RETRY' },
     );
   }
 

@@ -1,7 +1,7 @@
 import type { IncomingHttpHeaders } from 'node:http';
 import { resilience } from '@breakwater/http';
 import { type FaultServer, startFaultServer, type VirtualClock, virtualClock } from '@breakwater/testing';
-import { Agent, type Dispatcher, request, fetch as undiciFetch } from 'undici';
+import { Agent, type Dispatcher, Dispatcher1Wrapper, request, fetch as undiciFetch } from 'undici';
 import { afterAll, afterEach, beforeAll, describe, expect, it, onTestFinished, vi } from 'vitest';
 import type { FallbackServedEvent } from './fallback-cache-core.js';
 import type { FallbackCacheInterceptorOptions } from './fallback-cache-options.js';
@@ -123,6 +123,20 @@ describe('fallbackCacheInterceptor on an undici Agent', () => {
     expect(await res.text()).toBe('via fetch');
     expect(res.headers.get('age')).toBe('12');
     expect(res.headers.get('cache-status')).toBe('breakwater; hit; ttl=-2; detail=stale-if-error');
+  });
+
+  it("works under Node's global fetch through Dispatcher1Wrapper", async () => {
+    const s = setup();
+    const dispatcher = new Dispatcher1Wrapper(s.dispatcher);
+    const p = path('global-fetch');
+    server.route(`GET ${p}`, [fresh('via global fetch'), down]);
+    const init = { dispatcher } as unknown as RequestInit;
+    expect(await (await fetch(url(p), init)).text()).toBe('via global fetch');
+    await s.clock.advance(11_000);
+    const res = await fetch(url(p), init);
+    expect(res.status).toBe(200);
+    expect(await res.text()).toBe('via global fetch');
+    expect(res.headers.get('age')).toBe('11');
   });
 
   it('passes the failure through when nothing may be served: no entry, past stale-if-error, 4xx', async () => {

@@ -111,6 +111,16 @@ describe('ResponseStore', () => {
     expect(clock.pending).toBe(0);
   });
 
+  it('keeps the newer of two responses to the same request, whichever body finished last', () => {
+    const store = new ResponseStore(10, 1e6, 1e5, virtualClock({ start: 100 }));
+    const key = store.urlKey('https://a.test/x');
+    expect(store.set(key, undefined, noHeaders, response(2, { responseTime: 100 }), 1000)).toBe(true);
+    expect(store.set(key, undefined, noHeaders, response(1, { responseTime: 50 }), 1000)).toBe(false);
+    expect(store.get(key, 'GET', undefined, noHeaders)?.body.byteLength).toBe(2);
+    expect(store.set(key, undefined, noHeaders, response(3, { responseTime: 100 }), 1000)).toBe(true);
+    expect(store.get(key, 'GET', undefined, noHeaders)?.body.byteLength).toBe(3);
+  });
+
   it('invalidates every method, partition and variant of a URL and nothing else', () => {
     const store = new ResponseStore(10, 1e6, 1e5, virtualClock());
     const key = store.urlKey('https://a.test/x');
