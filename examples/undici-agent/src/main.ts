@@ -1,0 +1,3 @@
+import { runUndiciAgent } from './undici-agent.ts';
+
+await runUndiciAgent((line) => console.log(line));
