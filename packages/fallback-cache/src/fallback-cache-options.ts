@@ -138,6 +138,8 @@ export interface FallbackCacheSettings {
   readonly storeHeaders: ReadonlySet<string> | undefined;
   readonly clock: Clock;
   readonly shouldHandle: ShouldHandle;
+  /** The factory's name, for messages. */
+  readonly name: string;
 }
 
 const safeMethods: ReadonlySet<string> = new Set(['GET', 'HEAD', 'OPTIONS', 'TRACE']);
@@ -250,6 +252,7 @@ export function readFallbackCacheOptions(
     throw new RangeError(`${name}: maxEntrySize (${maxEntrySize}) must not exceed maxBytes (${maxBytes})`);
   }
   return Object.freeze({
+    name,
     shared: oneOfOption(name, 'mode', read.mode, ['shared', 'private'], 'shared') === 'shared',
     methods: methodsOption(name, read.methods),
     principal: functionOption<(request: CacheRequest) => string | undefined>(

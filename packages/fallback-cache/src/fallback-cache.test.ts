@@ -4,13 +4,13 @@ import {
   BrokenCircuitError,
   BulkheadRejectedError,
   callOperation,
-  type ExecutionContext,
+  ExecutionContext,
   type Operation,
   type Policy,
   pipeline,
   TimeoutError,
 } from '@breakwater/core';
-import { HttpStatusError, resilientFetch, standardPipeline } from '@breakwater/http';
+import { HttpStatusError, httpRequestKey, resilientFetch, standardPipeline } from '@breakwater/http';
 import { type FaultServer, startFaultServer, type VirtualClock, virtualClock } from '@breakwater/testing';
 import { afterAll, afterEach, beforeAll, describe, expect, it, vi } from 'vitest';
 import { type FallbackCachePolicy, fallbackCache } from './fallback-cache.js';
@@ -518,6 +518,31 @@ describe('fallbackCache through resilientFetch', () => {
     const outermost = setup();
     await (await outermost.fetch(url(p))).text();
     expect(warn).toHaveBeenCalledTimes(1);
+  });
+
+  it('fails open: a response the cache cannot read still reaches the caller', async () => {
+    const cache = fallbackCache();
+    const context = ExecutionContext.create();
+    context.set(httpRequestKey, {
+      method: 'GET',
+      url: 'https://api.example.com/odd',
+      origin: 'https://api.example.com',
+      headers: new Headers(),
+      retryable: true,
+    });
+    const odd = {
+      status: 200,
+      bodyUsed: false,
+      body: null,
+      clone: () => odd,
+      headers: {
+        get(): string {
+          throw new Error('unreadable header');
+        },
+      },
+    };
+    await expect(cache.execute(() => odd, context)).resolves.toBe(odd);
+    expect(cache.size).toBe(0);
   });
 
   it('does nothing outside an HTTP pipeline', async () => {

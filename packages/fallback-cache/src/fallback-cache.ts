@@ -94,7 +94,13 @@ export class FallbackCachePolicy extends BasePolicy {
     }
     return callOperation(fn, context).then(
       (result) => {
-        if (isResponseLike(result)) this.#store(call, result, context);
+        if (isResponseLike(result)) {
+          try {
+            this.#store(call, result, context);
+          } catch {
+            // Storing fails open (FBC-LIM-3): the caller gets its response whatever the cache made of it.
+          }
+        }
         return result;
       },
       (error: unknown) => this.#recover(call, error, context),
@@ -144,13 +150,14 @@ export class FallbackCachePolicy extends BasePolicy {
     if (context.callerSignal?.aborted) throw error;
     const reason = fallbackReason(error, core.settings);
     if (reason === undefined || !shouldHandleError(core.settings.shouldHandle, error, context)) throw error;
-    const hit = core.lookup(call);
-    if (hit === undefined) throw error;
+    let hit: Hit | undefined;
     let response: Response;
     try {
+      hit = core.lookup(call);
+      if (hit === undefined) throw error;
       response = toResponse(hit, call.url!);
     } catch {
-      throw error; // a stored head the Response constructor rejects: fail open, as if nothing were stored
+      throw error; // nothing servable, or a stored head the Response constructor rejects: fail open
     }
     if (error instanceof HttpStatusError && error.response !== undefined) discardBody(error.response);
     recordFallback(response, hit, reason, error);

@@ -213,6 +213,23 @@ describe('fallbackCacheInterceptor on an undici Agent', () => {
     expect((await get(unpartitioned, q, { authorization: 'bob' })).status).toBe(503);
   });
 
+  it('sees credentials in request headers given as a one-shot iterable', async () => {
+    const s = setup();
+    const p = path('iterable');
+    server.route(`GET ${p}`, [fresh('alice data', 'max-age=60'), down]);
+    const stored = vi.fn();
+    using _listener = s.cache.onStore(stored);
+    function* headers(): Generator<[string, string]> {
+      yield ['authorization', 'alice'];
+      yield ['x-trace', '1'];
+    }
+    const res = await request(url(p), { dispatcher: s.dispatcher, headers: headers() });
+    expect(await res.body.text()).toBe('alice data');
+    expect(server.requests.at(-1)!.headers).toMatchObject({ authorization: 'alice', 'x-trace': '1' });
+    expect(stored).not.toHaveBeenCalled();
+    expect((await get(s, p)).status).toBe(503);
+  });
+
   it('never stores no-store or private responses in shared mode', async () => {
     const s = setup();
     const stored = vi.fn();

@@ -65,6 +65,9 @@ export function fallbackCacheInterceptor(
   const interceptor = (dispatch: Dispatch): Dispatch =>
     function fallbackCacheDispatch(opts: DispatchOptions, handler: DispatchHandler): boolean {
       if (opts.upgrade || opts.method === 'CONNECT') return dispatch(opts, handler);
+      // Headers given as a one-shot iterable are read once here and passed on as a list: credentials and
+      // Vary values must be visible to decide what may be stored or served.
+      if (isOpaqueIterable(opts.headers)) opts = { ...opts, headers: flatten(opts.headers) };
       const request = new DispatchRequest(opts);
       const call = core.begin(request);
       if (call === undefined && !isUnsafeMethod(request.method)) return dispatch(opts, handler);
@@ -101,8 +104,6 @@ class DispatchHeaders implements HttpHeaderReader {
       return found;
     }
     if (typeof (headers as Headers).get === 'function') return (headers as Headers).get(name);
-    // A one-shot iterable cannot be read here without taking it from undici: treat it as opaque.
-    if (typeof (headers as Iterable<unknown>)[Symbol.iterator] === 'function') return null;
     for (const [key, value] of Object.entries(headers as Record<string, unknown>)) {
       if (key.toLowerCase() === wanted && value !== undefined) {
         return Array.isArray(value) ? value.join(', ') : String(value);
@@ -285,7 +286,11 @@ class FallbackHandler implements DispatchHandler, DispatchController {
         return;
       }
     } else {
-      this.#startCapture(call, statusCode, headers, statusMessage);
+      try {
+        this.#startCapture(call, statusCode, headers, statusMessage);
+      } catch {
+        this.#dropCapture(); // storing fails open: the response goes through unstored
+      }
     }
     this.#state = 'live';
     this.#handler.onResponseStart?.(this, statusCode, headers, statusMessage);
@@ -333,7 +338,12 @@ class FallbackHandler implements DispatchHandler, DispatchController {
   /** Serves a stored response in place of the failure, if one may be; `false` when none may. */
   #serve(call: CacheCall, reason: FallbackReason, error: unknown): boolean {
     if (this.#aborted) return false;
-    const hit = this.#core.lookup(call);
+    let hit: Hit | undefined;
+    try {
+      hit = this.#core.lookup(call);
+    } catch {
+      return false; // the cache fails open: the failure goes through as it is
+    }
     if (hit === undefined) return false;
     this.#state = 'replay';
     this.#hit = hit;
@@ -422,7 +432,11 @@ class FallbackHandler implements DispatchHandler, DispatchController {
       offset += chunk.byteLength;
     }
     this.#dropCapture();
-    this.#core.commit(this.#call!, plan, body, undefined);
+    try {
+      this.#core.commit(this.#call!, plan, body, undefined);
+    } catch {
+      // Storing fails open: the handler still gets its end.
+    }
   }
 
   #dropCapture(): void {
@@ -439,6 +453,29 @@ class FallbackHandler implements DispatchHandler, DispatchController {
     this.#finished = true;
     this.#handler.onResponseError?.(this, error as Error);
   }
+}
+
+/** Whether request headers come as an iterable other than an array or a `Headers`-like object. */
+function isOpaqueIterable(
+  headers: DispatchOptions['headers'],
+): headers is Iterable<[string, string | string[] | undefined]> {
+  return (
+    typeof headers === 'object' &&
+    headers !== null &&
+    !Array.isArray(headers) &&
+    typeof (headers as Headers).get !== 'function' &&
+    typeof (headers as Iterable<unknown>)[Symbol.iterator] === 'function'
+  );
+}
+
+function flatten(headers: Iterable<[string, string | string[] | undefined]>): string[] {
+  const list: string[] = [];
+  for (const [name, value] of headers) {
+    if (value === undefined) continue;
+    if (Array.isArray(value)) for (const line of value) list.push(name, line);
+    else list.push(name, value);
+  }
+  return list;
 }
 
 function headerValue(headers: IncomingHttpHeaders, name: string): string | null {

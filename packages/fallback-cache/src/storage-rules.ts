@@ -55,7 +55,7 @@ export function scopeOf(settings: FallbackCacheSettings, request: CacheRequest):
   if (principal !== undefined) {
     if (typeof principal !== 'string') {
       throw new TypeError(
-        `fallbackCache: principal() must return a string or undefined, received ${typeof principal}`,
+        `${settings.name}: principal() must return a string or undefined, received ${typeof principal}`,
       );
     }
     return { partition: principal, restricted: false };
