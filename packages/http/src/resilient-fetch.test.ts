@@ -392,6 +392,42 @@ describe('resilientFetch rules', () => {
 });
 
 describe('resilientFetch connection handling', () => {
+  it('discards the held failure response when a policy answers with another value', async () => {
+    let bodyTouched = false;
+    const failing = (): Promise<Response> =>
+      Promise.resolve(
+        new Response(
+          new ReadableStream(
+            {
+              pull(controller) {
+                bodyTouched = true;
+                controller.enqueue(new TextEncoder().encode('busy'));
+                controller.close();
+              },
+              cancel() {
+                bodyTouched = true;
+              },
+            },
+            { highWaterMark: 0 },
+          ),
+          { status: 503 },
+        ),
+      );
+    class AnswerInstead extends BasePolicy {
+      protected run<T>(fn: Operation<T>, context: ExecutionContext): Promise<T> {
+        return Promise.resolve(fn(context)).catch(() => new Response('from the fallback') as T);
+      }
+    }
+    const fetch = resilientFetch({
+      fetch: failing as typeof globalThis.fetch,
+      pipeline: new AnswerInstead(),
+    });
+    const response = await fetch('http://127.0.0.1:9/stock');
+    expect(await response.text()).toBe('from the fallback');
+    await new Promise((resolve) => setImmediate(resolve));
+    expect(bodyTouched).toBe(true);
+  });
+
   it('drains failed attempts so the next attempt reuses the connection (global fetch)', async () => {
     await using server = await startFaultServer();
     const route = server.route('GET /reuse', [

@@ -153,6 +153,10 @@ class FetchCall {
         ? runRequestStart(context, info, () => this.#settings.policy.execute(this.#attempt, context))
         : this.#settings.policy.execute(this.#attempt, context);
       const response = await (signal === undefined ? running : raceAbort(running, signal));
+      // A policy (a fallback, say) may answer with something other than the failed response it held.
+      const held = this.#held;
+      this.#held = undefined;
+      if (held !== undefined && held !== response) discardBody(held);
       this.#answered(context, response.status, undefined);
       return response;
     } catch (error) {
