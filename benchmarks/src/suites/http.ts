@@ -9,10 +9,13 @@ import type { RunOptions, Suite, SuiteReport } from '../suite.ts';
 
 interface Sample {
   readonly requestsPerSecond: number;
+  /** Client CPU time (user + system) per request, in microseconds. */
+  readonly cpuUsPerRequest: number;
   readonly errors: number;
 }
 
 const concurrency = 32;
+const signed = (value: number): string => `${value >= 0 ? '+' : ''}${fmt(value, 1)}`;
 const here = new URL('..', import.meta.url).pathname;
 
 const ours = [
@@ -24,8 +27,10 @@ const ours = [
 interface PairResults {
   /** Requests/s of every run of a case (a raw client runs once per pair it is the baseline of). */
   readonly samples: Map<string, Sample[]>;
-  /** Case over its baseline, one per pair measured back to back. */
+  /** Case over its baseline in requests/s, one per pair measured back to back. */
   readonly ratios: Map<string, number[]>;
+  /** Case minus its baseline in client CPU µs per request, one per pair. */
+  readonly extraCpu: Map<string, number[]>;
   readonly errors: Map<string, string>;
 }
 
@@ -42,6 +47,7 @@ async function runPairs(
   const compared = Object.keys(httpCases).filter((name) => httpCases[name]!.baseline !== name);
   const samples = new Map<string, Sample[]>(Object.keys(httpCases).map((name) => [name, []]));
   const ratios = new Map<string, number[]>(compared.map((name) => [name, []]));
+  const extraCpu = new Map<string, number[]>(compared.map((name) => [name, []]));
   const errors = new Map<string, string>();
   for (let round = 0; round < rounds; round++) {
     for (let i = 0; i < compared.length; i++) {
@@ -61,11 +67,13 @@ async function runPairs(
         }
       }
       const [a, b] = [pair[name], pair[baseline]];
-      if (a !== undefined && b !== undefined)
+      if (a !== undefined && b !== undefined) {
         ratios.get(name)!.push(a.requestsPerSecond / b.requestsPerSecond);
+        extraCpu.get(name)!.push(a.cpuUsPerRequest - b.cpuUsPerRequest);
+      }
     }
   }
-  return { samples, ratios, errors };
+  return { samples, ratios, extraCpu, errors };
 }
 
 export const http: Suite = {
@@ -89,7 +97,7 @@ export const http: Suite = {
 
       const rows = Object.keys(httpCases).map((name) => {
         const samples = results.samples.get(name)!;
-        if (results.errors.has(name)) return [name, 'failed', '', '', '', ''];
+        if (results.errors.has(name)) return [name, 'failed', '', '', '', '', '', ''];
         const values = samples.map((s) => s.requestsPerSecond);
         const baseline = httpCases[name]!.baseline;
         const percent = (results.ratios.get(name) ?? [1]).map((r) => 100 * r);
@@ -101,6 +109,8 @@ export const http: Suite = {
             ? 'baseline'
             : `${fmt(median(percent), 1)}% of ${baseline === rawRequest ? 'request' : 'fetch'}`,
           baseline === name ? '' : range(percent, 1),
+          fmt(median(samples.map((s) => s.cpuUsPerRequest)), 1),
+          baseline === name ? '' : signed(median(results.extraCpu.get(name)!)),
           fmt(samples.reduce((sum, s) => sum + s.errors, 0)),
         ];
       });
@@ -125,11 +135,23 @@ export const http: Suite = {
         `client (\`${rawRequest}\` for request-based cases, \`${rawFetch}\` for fetch), the pair's order`,
         'alternating by round; "of raw" is the median over rounds of case / raw within each pair. The raw clients run',
         'once per pair, so they have more samples. Both cores serve the client and the server, so client CPU spent in',
-        'a wrapper shows up directly as lost throughput. Our cases use the standard pipeline with its defaults.',
+        "a wrapper shows up directly as lost throughput. Client CPU µs/req is the client process's user + system CPU",
+        "time per request over the measured window: the wrapper's cost, and much steadier than req/s when other work",
+        'shares the machine ("extra" is case minus raw within each pair). Our cases use the standard pipeline with its',
+        'defaults.',
         '',
         table(
-          ['case', 'req/s (median)', 'range', 'of raw (paired)', 'range', 'errors'],
-          ['left', 'right', 'right', 'right', 'right', 'right'],
+          [
+            'case',
+            'req/s (median)',
+            'range',
+            'of raw (paired)',
+            'range',
+            'client CPU µs/req',
+            'extra CPU µs/req (paired)',
+            'errors',
+          ],
+          ['left', 'right', 'right', 'right', 'right', 'right', 'right', 'right'],
           rows,
         ),
         '',
@@ -143,6 +165,7 @@ export const http: Suite = {
         data: {
           samples: Object.fromEntries(results.samples),
           ratios: Object.fromEntries(results.ratios),
+          extraCpu: Object.fromEntries(results.extraCpu),
         },
       };
     } finally {
