@@ -34,6 +34,7 @@ import {
 import { Agent, request } from 'undici';
 import { afterAll, beforeAll, beforeEach, describe, expect, it, onTestFinished, vi } from 'vitest';
 import { enableTracing, type TracingOptions } from './enable-tracing.js';
+import { undiciRequestHook } from './undici-request-hook.js';
 
 /** Collects on demand, cumulatively. */
 class TestMetricReader extends MetricReader {
@@ -470,7 +471,7 @@ describe.each(transports)('tracing %s', (_name, transport) => {
 describe('tracing next to instrumentation-undici (clientSpans: undici)', () => {
   let instrumentation: UndiciInstrumentation;
   beforeAll(() => {
-    instrumentation = new UndiciInstrumentation();
+    instrumentation = new UndiciInstrumentation({ requestHook: undiciRequestHook });
     instrumentation.setTracerProvider(tracerProvider);
   });
   afterAll(() => instrumentation.disable());
@@ -481,7 +482,7 @@ describe('tracing next to instrumentation-undici (clientSpans: undici)', () => {
       enable({ clientSpans: 'undici' });
       const p = path('coexist');
       const route = server.route(`GET ${p}`, [{ status: 503 }, { status: 503 }, { status: 200 }]);
-      expect(await transport(fast)(`${server.origin}${p}`)).toBe(200);
+      expect(await transport(fast)(`${server.origin}${p}?sig=secret&page=2`)).toBe(200);
       await vi.waitFor(async () => expect(kindOf(await spans(), SpanKind.CLIENT)).toHaveLength(3));
       const all = await spans();
       const [internal, ...others] = kindOf(all, SpanKind.INTERNAL);
@@ -493,6 +494,12 @@ describe('tracing next to instrumentation-undici (clientSpans: undici)', () => {
         expect(span.parentSpanContext?.spanId).toBe(internal!.spanContext().spanId);
       }
       expect(clients.map((span) => span.attributes['http.response.status_code'])).toEqual([503, 503, 200]);
+      // completed by undiciRequestHook
+      expect(clients.map((span) => span.attributes['http.request.resend_count'])).toEqual([undefined, 1, 2]);
+      for (const span of clients) {
+        expect(span.attributes['url.full']).toBe(`${server.origin}${p}?sig=REDACTED&page=2`);
+        expect(span.attributes['url.query']).toBe('?sig=REDACTED&page=2');
+      }
       // one traceparent per request, undici's, naming that attempt's span
       expect(route.requests.map((r) => r.headers.traceparent)).toEqual(
         clients.map((span) => `00-${span.spanContext().traceId}-${span.spanContext().spanId}-01`),
@@ -502,6 +509,18 @@ describe('tracing next to instrumentation-undici (clientSpans: undici)', () => {
       expect(await metric('http.client.request.duration')).toBeUndefined();
     },
   );
+
+  it('leaves the spans of requests that did not go through breakwater alone', async () => {
+    enable({ clientSpans: 'undici' });
+    const p = path('plain');
+    server.route(`GET ${p}`, { status: 200 });
+    const { body } = await request(`${server.origin}${p}?sig=raw`);
+    await body.dump();
+    await vi.waitFor(async () => expect(await spans()).toHaveLength(1));
+    const [span] = await spans();
+    expect(span!.attributes['url.full']).toBe(`${server.origin}${p}?sig=raw`);
+    expect(span!.attributes['http.request.resend_count']).toBeUndefined();
+  });
 
   it('nests undici’s spans under ours even when a policy sends attempts from a shared timer', async () => {
     enable({ clientSpans: 'undici' });

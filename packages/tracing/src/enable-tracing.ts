@@ -65,6 +65,7 @@ import { errorType } from './error-type.js';
 import { Instruments } from './instruments.js';
 import { defaultSensitiveQueryParameters, redactUrl } from './redact-url.js';
 import { commonAttributes, RequestTrace, scopeIn, setError } from './request-trace.js';
+import { type UndiciAttempt, undiciAttemptKey } from './undici-request-hook.js';
 
 /**
  * Who makes the CLIENT span of each attempt.
@@ -72,7 +73,8 @@ import { commonAttributes, RequestTrace, scopeIn, setError } from './request-tra
  *   `url.full`), `traceparent` injection and the `http.client.request.duration` metric.
  * - `'undici'`: `@opentelemetry/instrumentation-undici`. This package then makes no CLIENT span, injects no
  *   header and records no duration (the instrumentation does all three); it runs each attempt inside the
- *   request's span so that the instrumentation's spans nest under it.
+ *   request's span so that the instrumentation's spans nest under it. Give the instrumentation
+ *   `requestHook: undiciRequestHook` for `http.request.resend_count` and a redacted `url.full` on its spans.
  */
 export type ClientSpans = 'own' | 'undici';
 
@@ -257,7 +259,8 @@ class Tracing {
     const request = message.context.get(this.#key);
     if (request === undefined) return;
     if (!this.#ownClientSpans) {
-      message.scope = scopeIn(request.otelContext, message.scope);
+      const attempt: UndiciAttempt = { attempt: message.attempt, url: request.url };
+      message.scope = scopeIn(request.otelContext.setValue(undiciAttemptKey, attempt), message.scope);
       return;
     }
     const attributes: Attributes = { ...request.common, [attrUrlFull]: request.url };
