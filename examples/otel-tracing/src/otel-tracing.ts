@@ -1,5 +1,5 @@
 import { resilientFetch } from '@breakwater/http';
-import { type ClientSpans, enableTracing } from '@breakwater/tracing';
+import { type ClientSpans, enableTracing, undiciRequestHook } from '@breakwater/tracing';
 import { context, metrics, propagation, trace } from '@opentelemetry/api';
 import { UndiciInstrumentation } from '@opentelemetry/instrumentation-undici';
 import {
@@ -44,7 +44,9 @@ export async function runOtelTracing(
     spanProcessors: [new SimpleSpanProcessor({ exporter: spanExporter })],
     metricReaders: [metricReader],
     logRecordProcessors: [],
-    instrumentations: clientSpans === 'undici' ? [new UndiciInstrumentation()] : [],
+    // undiciRequestHook adds http.request.resend_count and redacts url.full on undici's spans.
+    instrumentations:
+      clientSpans === 'undici' ? [new UndiciInstrumentation({ requestHook: undiciRequestHook })] : [],
   });
   sdk.start();
   // After sdk.start(): the meter provider is read now (the global one has no proxy).
