@@ -60,6 +60,17 @@ export function redactUrl(
 const defaultSensitiveQuerySet: ReadonlySet<string> = new Set(defaultSensitiveQueryParameters);
 
 function redactQuery(query: string, sensitive: ReadonlySet<string>): string {
+  // Most queries hold no sensitive name: find that out without splitting (encoded names need the full pass).
+  if (!query.includes('%') && !query.includes('+')) {
+    let mentioned = false;
+    for (const name of sensitive) {
+      if (query.includes(`${name}=`)) {
+        mentioned = true;
+        break;
+      }
+    }
+    if (!mentioned) return query;
+  }
   let changed = false;
   const pairs = query.split('&');
   for (let i = 0; i < pairs.length; i++) {
