@@ -1,7 +1,8 @@
 import { channel, hasSubscribers } from 'node:diagnostics_channel';
 import { consecutiveFailures } from '@breakwater/circuit-breaker';
-import { BasePolicy, callOperation, type ExecutionContext, type Operation } from '@breakwater/core';
-import { type ResilienceOptions, resilience, resilientFetch } from '@breakwater/http';
+import { BasePolicy, callOperation, type ExecutionContext, type Operation, pipeline } from '@breakwater/core';
+import { fallbackCache } from '@breakwater/fallback-cache';
+import { type ResilienceOptions, resilience, resilientFetch, standardPipeline } from '@breakwater/http';
 import { retry } from '@breakwater/retry';
 import { type FaultServer, startFaultServer } from '@breakwater/testing';
 import {
@@ -638,6 +639,40 @@ describe('tracing beyond HTTP requests', () => {
       ['breakwater.fallback', { 'breakwater.fallback.kind': 'value', 'error.type': 'ECONNRESET' }],
     ]);
     expect(await sumOf('breakwater.fallbacks', { 'breakwater.fallback.kind': 'value' })).toBe(1);
+  });
+
+  it('records a stale response served by fallbackCache() on the request’s span', async () => {
+    enable();
+    const p = path('catalog');
+    server.route(`GET ${p}`, [
+      { status: 200, body: 'catalog v1', headers: { 'cache-control': 'max-age=0, stale-if-error=60' } },
+      { status: 503 },
+    ]);
+    const fetch = resilientFetch({ pipeline: pipeline(fallbackCache(), standardPipeline({ retry: false })) });
+    expect(await (await fetch(`${server.origin}${p}`)).text()).toBe('catalog v1');
+    const served = await fetch(`${server.origin}${p}`);
+    expect([served.status, await served.text()]).toEqual([200, 'catalog v1']);
+    const [, second] = kindOf(await spans(), SpanKind.INTERNAL);
+    expect(second!.events.map((event) => [event.name, event.attributes])).toEqual([
+      [
+        'breakwater.fallback',
+        {
+          'breakwater.fallback.kind': 'cache',
+          'breakwater.fallback.reason': 'status',
+          'breakwater.fallback.stale': true,
+          'error.type': '503',
+        },
+      ],
+    ]);
+    // the caller got the cached 200: the request did not fail
+    expect(second!.attributes['http.response.status_code']).toBe(200);
+    expect(second!.status.code).toBe(SpanStatusCode.UNSET);
+    expect(
+      await sumOf('breakwater.fallbacks', {
+        'breakwater.fallback.kind': 'cache',
+        'server.port': server.port,
+      }),
+    ).toBe(1);
   });
 
   it('never lets a failing tracer break a request; it reports through diag', async () => {

@@ -2,7 +2,6 @@ import { subscribe, unsubscribe } from 'node:diagnostics_channel';
 import type { BulkheadQueueEvent, BulkheadRejectEvent } from '@breakwater/bulkhead';
 import type { CircuitRejectEvent, CircuitStateChangeEvent } from '@breakwater/circuit-breaker';
 import {
-  type Context,
   type ContextKey,
   contextKey,
   describeValue,
@@ -11,6 +10,7 @@ import {
   readOptions,
   type Subscription,
 } from '@breakwater/core';
+import type { FallbackEvent, FallbackServedEvent } from '@breakwater/fallback-cache';
 import type {
   HttpAttemptEndEvent,
   HttpAttemptStartEvent,
@@ -104,14 +104,6 @@ export interface TracingOptions {
    * X-Amz-Security-Token, X-Amz-Signature, X-Goog-Signature)
    */
   sensitiveQueryParameters?: readonly string[] | undefined;
-}
-
-/** What `breakwater:fallback:fallback` and `breakwater:fallback-cache:fallback-served` carry that we read. */
-interface FallbackMessage {
-  readonly context: Context | undefined;
-  readonly error: unknown;
-  readonly reason?: string;
-  readonly stale?: boolean;
 }
 
 const policyName = 'enableTracing';
@@ -210,8 +202,8 @@ class Tracing {
       ['circuit-breaker:state-change', (m: CircuitStateChangeEvent) => this.#stateChange(m)],
       ['bulkhead:reject', (m: BulkheadRejectEvent) => this.#bulkheadReject(m)],
       ['bulkhead:queue', (m: BulkheadQueueEvent) => this.#bulkheadQueue(m)],
-      ['fallback:fallback', (m: FallbackMessage) => this.#fallback(m, 'value')],
-      ['fallback-cache:fallback-served', (m: FallbackMessage) => this.#fallback(m, 'cache')],
+      ['fallback:fallback', (m: FallbackEvent) => this.#fallback(m, 'value')],
+      ['fallback-cache:fallback-served', (m: FallbackServedEvent) => this.#fallback(m, 'cache')],
     ];
     const subscriptions = handlers.map(([name, handle]): [string, (message: unknown) => void] => [
       `breakwater:${name}`,
@@ -372,11 +364,13 @@ class Tracing {
     message.context.get(this.#key)?.addEvent(eventBulkheadQueue, { [attrQueued]: message.queued });
   }
 
-  #fallback(message: FallbackMessage, kind: 'value' | 'cache'): void {
+  #fallback(message: FallbackEvent | FallbackServedEvent, kind: 'value' | 'cache'): void {
     const request = message.context?.get(this.#key);
     const attributes: Attributes = { [attrFallbackKind]: kind, [attrErrorType]: errorType(message.error) };
-    if (message.reason !== undefined) attributes[attrFallbackReason] = message.reason;
-    if (message.stale !== undefined) attributes[attrFallbackStale] = message.stale;
+    if ('reason' in message) {
+      attributes[attrFallbackReason] = message.reason;
+      attributes[attrFallbackStale] = message.stale;
+    }
     request?.addEvent(eventFallback, attributes);
     this.#instruments.fallbacks.add(1, { ...request?.common, ...attributes });
   }
