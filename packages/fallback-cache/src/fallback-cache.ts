@@ -6,7 +6,7 @@ import {
   type Operation,
   shouldHandleError,
 } from '@breakwater/core';
-import { HttpStatusError, httpRequestKey } from '@breakwater/http';
+import { discardBody, HttpStatusError, httpRequestKey } from '@breakwater/http';
 import {
   type CacheCall,
   FallbackCacheCore,
@@ -29,9 +29,6 @@ interface ResponseLike {
   readonly bodyUsed: boolean;
   clone(): ResponseLike;
 }
-
-/** How much of a failed response's body is read to keep its connection before it is cancelled. */
-const maxDrainBytes = 64 * 1024;
 
 /**
  * The stale-if-error fallback cache as a policy for `resilientFetch({ pipeline })`: it stores good GET/HEAD
@@ -239,28 +236,4 @@ async function readBounded(
     offset += chunk.byteLength;
   }
   return bytes;
-}
-
-/** Gets rid of the failed response a fallback replaces: a short body is read to keep its connection. */
-function discardBody(response: Response): void {
-  const body = response.body;
-  if (body === null || body.locked) return;
-  void drain(body.getReader());
-}
-
-async function drain(reader: ReadableStreamDefaultReader<Uint8Array>): Promise<void> {
-  let bytes = 0;
-  try {
-    for (;;) {
-      const { done, value } = await reader.read();
-      if (done) return;
-      bytes += value.byteLength;
-      if (bytes > maxDrainBytes) {
-        await reader.cancel();
-        return;
-      }
-    }
-  } catch {
-    // The body failed on its own: nothing is left to release.
-  }
 }

@@ -1,6 +1,11 @@
 import type { IncomingHttpHeaders } from 'node:http';
 import type { Event } from '@breakwater/core';
-import { type HttpHeaderReader, HttpStatusError, parseRetryAfter } from '@breakwater/http';
+import {
+  dispatchHeaderReader,
+  type HttpHeaderReader,
+  HttpStatusError,
+  parseRetryAfter,
+} from '@breakwater/http';
 import type { Dispatcher } from 'undici';
 import type { CacheRequest } from './cache-request.js';
 import {
@@ -82,41 +87,6 @@ export function fallbackCacheInterceptor(
   }) as FallbackCacheInterceptor;
 }
 
-/** Header lookup over the shapes undici accepts for request headers, without copying them. */
-class DispatchHeaders implements HttpHeaderReader {
-  readonly #headers: DispatchOptions['headers'];
-
-  constructor(headers: DispatchOptions['headers']) {
-    this.#headers = headers;
-  }
-
-  get(name: string): string | null {
-    const headers = this.#headers as unknown;
-    if (headers === null || headers === undefined) return null;
-    const wanted = name.toLowerCase();
-    if (Array.isArray(headers)) {
-      let found: string | null = null;
-      for (let i = 0; i + 1 < headers.length; i += 2) {
-        if (String(headers[i]).toLowerCase() === wanted) {
-          found = found === null ? String(headers[i + 1]) : `${found}, ${String(headers[i + 1])}`;
-        }
-      }
-      return found;
-    }
-    if (typeof (headers as Headers).get === 'function') return (headers as Headers).get(name);
-    for (const [key, value] of Object.entries(headers as Record<string, unknown>)) {
-      if (key.toLowerCase() === wanted && value !== undefined) {
-        return Array.isArray(value) ? value.join(', ') : String(value);
-      }
-    }
-    return null;
-  }
-
-  has(name: string): boolean {
-    return this.get(name) !== null;
-  }
-}
-
 class DispatchRequest implements CacheRequest {
   readonly method: string;
   readonly url: string;
@@ -126,7 +96,7 @@ class DispatchRequest implements CacheRequest {
     const origin = typeof opts.origin === 'string' ? opts.origin : (opts.origin?.origin ?? '');
     this.method = opts.method.toUpperCase();
     this.url = (origin.endsWith('/') ? origin.slice(0, -1) : origin) + opts.path;
-    this.headers = new DispatchHeaders(opts.headers);
+    this.headers = dispatchHeaderReader(opts.headers);
   }
 }
 

@@ -5,6 +5,8 @@ export type {
   HttpRequestStartEvent,
   HttpScope,
 } from './channels.js';
+export { discardBody } from './discard-body.js';
+export { dispatchHeaderReader } from './dispatch-headers.js';
 export {
   defaultFailureStatuses,
   handleHttpFailures,

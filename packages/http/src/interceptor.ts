@@ -12,6 +12,7 @@ import {
   requestStartChannel,
   runRequestStart,
 } from './channels.js';
+import { dispatchHeaderReader } from './dispatch-headers.js';
 import { HttpStatusError } from './http-status-error.js';
 import { type HttpResilience, type ResilienceOptions, readResilienceOptions } from './options.js';
 import { isReplayableDispatchBody } from './replayable-body.js';
@@ -54,43 +55,6 @@ export function resilience(options?: ResilienceOptions): Dispatcher.DispatcherCo
     };
 }
 
-/** Header lookup over the shapes undici accepts, without copying them. */
-class DispatchHeaders implements HttpHeaderReader {
-  readonly #headers: DispatchOptions['headers'];
-
-  constructor(headers: DispatchOptions['headers']) {
-    this.#headers = headers;
-  }
-
-  get(name: string): string | null {
-    const headers = this.#headers as unknown;
-    if (headers === null || headers === undefined) return null;
-    const wanted = name.toLowerCase();
-    if (Array.isArray(headers)) {
-      let found: string | null = null;
-      for (let i = 0; i + 1 < headers.length; i += 2) {
-        if (String(headers[i]).toLowerCase() === wanted) {
-          found = found === null ? String(headers[i + 1]) : `${found}, ${String(headers[i + 1])}`;
-        }
-      }
-      return found;
-    }
-    if (typeof (headers as Headers).get === 'function') return (headers as Headers).get(name);
-    // A one-shot iterable cannot be read here without taking it from undici: treat it as opaque.
-    if (typeof (headers as Iterable<unknown>)[Symbol.iterator] === 'function') return null;
-    for (const [key, value] of Object.entries(headers as Record<string, unknown>)) {
-      if (key.toLowerCase() === wanted && value !== undefined) {
-        return Array.isArray(value) ? value.join(', ') : String(value);
-      }
-    }
-    return null;
-  }
-
-  has(name: string): boolean {
-    return this.get(name) !== null;
-  }
-}
-
 class DispatchRequestInfo implements HttpRequestInfo {
   readonly method: string;
   readonly url: string;
@@ -103,7 +67,7 @@ class DispatchRequestInfo implements HttpRequestInfo {
     this.origin = origin.endsWith('/') ? origin.slice(0, -1) : origin;
     this.method = opts.method.toUpperCase();
     this.url = this.origin + opts.path;
-    this.headers = new DispatchHeaders(opts.headers);
+    this.headers = dispatchHeaderReader(opts.headers);
     this.retryable =
       isReplayableDispatchBody(opts.body) &&
       (isIdempotentMethod(this.method) ||
@@ -540,7 +504,7 @@ class Attempt implements DispatchHandler {
   #report(statusCode: number | undefined, error: unknown, headers: IncomingHttpHeaders | undefined): void {
     if (!attemptEndChannel.hasSubscribers) return;
     const call = this.#call;
-    const responseHeaders = headers === undefined ? undefined : new DispatchHeaders(headers);
+    const responseHeaders = headers === undefined ? undefined : dispatchHeaderReader(headers);
     publishAttemptEnd(this.#context, call.info, this.number, statusCode, error, responseHeaders);
   }
 
