@@ -1,11 +1,14 @@
 import { readdirSync } from 'node:fs';
 import { defineConfig } from 'vitest/config';
 
-const workspaceDirs = ['packages', 'examples'].flatMap((parent) =>
-  readdirSync(parent, { withFileTypes: true })
-    .filter((entry) => entry.isDirectory())
-    .map((entry) => `${parent}/${entry.name}`),
-);
+const workspaceDirs = [
+  ...['packages', 'examples'].flatMap((parent) =>
+    readdirSync(parent, { withFileTypes: true })
+      .filter((entry) => entry.isDirectory())
+      .map((entry) => `${parent}/${entry.name}`),
+  ),
+  'benchmarks',
+];
 
 export default defineConfig({
   resolve: { conditions: ['@breakwater/source'] },
@@ -14,7 +17,7 @@ export default defineConfig({
     restoreMocks: true,
     projects: workspaceDirs.map((dir) => ({
       extends: true,
-      test: { name: dir.split('/')[1]!, root: dir, include: ['src/**/*.test.ts', 'test/**/*.test.ts'] },
+      test: { name: dir.split('/').at(-1)!, root: dir, include: ['src/**/*.test.ts', 'test/**/*.test.ts'] },
     })),
   },
 });
