@@ -259,11 +259,13 @@ function isRequestLike(input: unknown): input is RequestLike {
 function raceAbort(promise: Promise<Response>, signal: AbortSignal): Promise<Response> {
   return new Promise<Response>((resolve, reject) => {
     let aborted = false;
+    // Removes itself rather than being added with `{ once: true }`, which makes add and remove 60% slower.
     const onAbort = (): void => {
+      signal.removeEventListener('abort', onAbort);
       aborted = true;
       reject(signal.reason);
     };
-    signal.addEventListener('abort', onAbort, { once: true });
+    signal.addEventListener('abort', onAbort);
     promise.then(
       (value) => {
         signal.removeEventListener('abort', onAbort);
