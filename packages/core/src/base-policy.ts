@@ -1,4 +1,5 @@
 import { ExecutionContext } from './context.js';
+import type { FastPath } from './fast-path.js';
 import type { ExecuteOptions, Operation, Policy } from './policy.js';
 import { describeValue } from './validation.js';
 
@@ -8,7 +9,21 @@ import { describeValue } from './validation.js';
  * policies share one context (deadline, attempt, shared data) at the cost of one method call each.
  */
 export abstract class BasePolicy implements Policy {
+  /**
+   * How a pipeline runs this policy without a promise of its own, for policies that can admit a call
+   * synchronously; see {@link FastPath}. Callers never need it.
+   */
+  readonly fastPath: FastPath<unknown> | undefined;
+
   execute<T>(fn: Operation<T>, options?: ExecuteOptions): Promise<T> {
+    if (options === undefined && typeof fn === 'function') {
+      // The most common call, checked first: nothing to validate, no signal to race.
+      try {
+        return this.run(fn, ExecutionContext.create());
+      } catch (error) {
+        return Promise.reject(error);
+      }
+    }
     if (ExecutionContext.is(options)) {
       try {
         return this.run(fn, options);

@@ -18,9 +18,12 @@ export class CancellationScope {
     this.#signal = signal;
   }
 
-  /** The outermost scope of an execution: the caller's own signal, or one that never aborts. */
+  /**
+   * The outermost scope of an execution: the caller's own signal, or one that never aborts. A root scope has no
+   * state of its own (it cannot be aborted or released), so every call without a signal shares one.
+   */
   static root(signal: AbortSignal | undefined): CancellationScope {
-    return new CancellationScope(undefined, signal ?? neverAbortedSignal);
+    return signal === undefined ? neverAbortedScope : new CancellationScope(undefined, signal);
   }
 
   /** A scope that aborts when this one does, and can also be aborted on its own. */
@@ -51,6 +54,7 @@ export class CancellationScope {
 
   /** Detaches from the parent's signal. Call it when the work of this scope has settled. */
   release(): void {
+    if (this.#parent === undefined) return; // a root scope is the caller's, and may be shared
     this.#released = true;
     this.#unlink();
   }
@@ -90,3 +94,5 @@ export class CancellationScope {
     this.#listeningTo = undefined;
   }
 }
+
+const neverAbortedScope = CancellationScope.root(neverAbortedSignal);

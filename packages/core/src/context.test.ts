@@ -30,6 +30,33 @@ describe('ExecutionContext', () => {
     expect(ExecutionContext.create().get(key)).toBeUndefined();
   });
 
+  it('keeps the caller signal and data of the execution in every derived context', () => {
+    const key = contextKey<string>('s');
+    const signal = new AbortController().signal;
+    const root = ExecutionContext.create({ signal, key: 'origin' });
+    const derived = root.withAttempt(3).fork(5).withAttempt(4);
+    derived.set(key, 'shared');
+    expect([derived.callerSignal, derived.key, derived.attempt, derived.deadline]).toEqual([
+      signal,
+      'origin',
+      4,
+      5,
+    ]);
+    expect(root.get(key)).toBe('shared');
+  });
+
+  it('cannot abort or release the root of a call without a signal, which all such calls share', () => {
+    const first = ExecutionContext.create();
+    first.abort(new Error('not the caller'));
+    first.release();
+    const forked = ExecutionContext.create().fork();
+    expect(first.aborted).toBe(false);
+    expect(forked.aborted).toBe(false);
+    forked.abort('own reason');
+    expect(forked.signal.reason).toBe('own reason');
+    expect(ExecutionContext.create().aborted).toBe(false);
+  });
+
   it('returns itself for the same attempt, so a first attempt allocates nothing', () => {
     const ctx = ExecutionContext.create();
     expect(ctx.withAttempt(1)).toBe(ctx);

@@ -20,12 +20,6 @@ export interface Context {
 
 const brand = Symbol.for('breakwater.context');
 
-/** State shared by every context derived from one `execute` call. */
-interface Execution {
-  readonly callerSignal: AbortSignal | undefined;
-  data: Map<ContextKey<unknown>, unknown> | undefined;
-}
-
 /**
  * The {@link Context} implementation, with the derivations that policy authors need. An operation only sees
  * it as a `Context`; a policy receives it as the `options` of `execute` when it runs inside a pipeline.
@@ -35,32 +29,45 @@ export class ExecutionContext implements Context {
   readonly key: string | undefined;
   readonly deadline: number | undefined;
   readonly #scope: CancellationScope;
-  readonly #execution: Execution;
+  /**
+   * The context `create` made for this execution. It alone holds the execution's shared state, so that a new
+   * execution costs one object: the caller's signal and the data map are read through it.
+   */
+  readonly #root: ExecutionContext;
+  readonly #callerSignal: AbortSignal | undefined;
+  #data: Map<ContextKey<unknown>, unknown> | undefined;
 
   private constructor(
-    execution: Execution,
+    root: ExecutionContext | undefined,
     scope: CancellationScope,
     attempt: number,
     key: string | undefined,
     deadline: number | undefined,
+    callerSignal: AbortSignal | undefined,
   ) {
-    this.#execution = execution;
+    this.#root = root ?? this;
     this.#scope = scope;
     this.attempt = attempt;
     this.key = key;
     this.deadline = deadline;
+    this.#callerSignal = callerSignal;
+    this.#data = undefined;
   }
 
   /** The context of a new logical execution. */
   static create(options?: ExecuteOptions): ExecutionContext {
-    const signal = options?.signal;
-    return new ExecutionContext(
-      { callerSignal: signal, data: undefined },
-      CancellationScope.root(signal),
-      1,
-      options?.key,
-      undefined,
-    );
+    if (options === undefined) {
+      return new ExecutionContext(
+        undefined,
+        CancellationScope.root(undefined),
+        1,
+        undefined,
+        undefined,
+        undefined,
+      );
+    }
+    const signal = options.signal;
+    return new ExecutionContext(undefined, CancellationScope.root(signal), 1, options.key, undefined, signal);
   }
 
   /** Whether `value` is an ExecutionContext, from this or any other copy of this package. */
@@ -79,23 +86,23 @@ export class ExecutionContext implements Context {
 
   /** The signal the caller passed to `execute`, if any. */
   get callerSignal(): AbortSignal | undefined {
-    return this.#execution.callerSignal;
+    return this.#root.#callerSignal;
   }
 
   get<T>(key: ContextKey<T>): T | undefined {
-    return this.#execution.data?.get(key) as T | undefined;
+    return this.#root.#data?.get(key) as T | undefined;
   }
 
   set<T>(key: ContextKey<T>, value: T): void {
-    const execution = this.#execution;
-    if (execution.data === undefined) execution.data = new Map();
-    execution.data.set(key, value);
+    const root = this.#root;
+    if (root.#data === undefined) root.#data = new Map();
+    root.#data.set(key, value);
   }
 
   /** The same execution at another attempt number. */
   withAttempt(attempt: number): ExecutionContext {
     if (attempt === this.attempt) return this;
-    return new ExecutionContext(this.#execution, this.#scope, attempt, this.key, this.deadline);
+    return new ExecutionContext(this.#root, this.#scope, attempt, this.key, this.deadline, undefined);
   }
 
   /**
@@ -107,7 +114,7 @@ export class ExecutionContext implements Context {
       deadline === undefined || (this.deadline !== undefined && this.deadline < deadline)
         ? this.deadline
         : deadline;
-    return new ExecutionContext(this.#execution, this.#scope.child(), this.attempt, this.key, earliest);
+    return new ExecutionContext(this.#root, this.#scope.child(), this.attempt, this.key, earliest, undefined);
   }
 
   /** Aborts this context's signal with `reason`. Only for the policy that forked it; the parent is unaffected. */

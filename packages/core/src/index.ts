@@ -13,6 +13,7 @@ export {
   TimeoutError,
 } from './errors.js';
 export { diagnosticsChannelName, type Event, EventEmitter, type Subscription } from './events.js';
+export type { FastPath } from './fast-path.js';
 export { type KeyedOptions, KeyedPolicy, keyed } from './keyed.js';
 export { handleAll, isCallerAbort, type Outcome, type ShouldHandle, shouldHandleError } from './outcome.js';
 export { Pipeline, pipeline } from './pipeline.js';

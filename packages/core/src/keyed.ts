@@ -1,5 +1,6 @@
 import { BasePolicy } from './base-policy.js';
 import type { ExecutionContext } from './context.js';
+import type { FastPath } from './fast-path.js';
 import type { Operation, Policy } from './policy.js';
 import { describeValue, integerOption, readOptions } from './validation.js';
 
@@ -11,6 +12,17 @@ export interface KeyedOptions {
    * @default 1000
    */
   maxKeys?: number;
+}
+
+/** A call admitted by a per-key policy's fast path: which path, and its ticket. */
+class KeyedTicket {
+  readonly path: FastPath<unknown>;
+  readonly ticket: unknown;
+
+  constructor(path: FastPath<unknown>, ticket: unknown) {
+    this.path = path;
+    this.ticket = ticket;
+  }
 }
 
 /** A policy that keeps one policy per partition key (`ExecuteOptions.key`), made on first use. */
@@ -51,6 +63,20 @@ export class KeyedPolicy extends BasePolicy {
     this.#mostRecentKey = key;
     return policy;
   }
+
+  override readonly fastPath: FastPath<KeyedTicket> = {
+    enter: (context) => {
+      const key = context.key;
+      if (key === undefined) return undefined;
+      const policy = this.policyFor(key);
+      const path = policy instanceof BasePolicy ? policy.fastPath : undefined;
+      const ticket = path?.enter(context);
+      return ticket === undefined ? undefined : new KeyedTicket(path!, ticket);
+    },
+    contextInside: ({ path, ticket }, context) => path.contextInside?.(ticket, context) ?? context,
+    succeeded: ({ path, ticket }) => path.succeeded(ticket),
+    failed: ({ path, ticket }, context, error, again) => path.failed(ticket, context, error, again),
+  };
 
   protected run<T>(fn: Operation<T>, context: ExecutionContext): Promise<T> {
     const key = context.key;

@@ -1,30 +1,124 @@
 import { BasePolicy, callOperation } from './base-policy.js';
 import type { ExecutionContext } from './context.js';
+import type { FastPath } from './fast-path.js';
 import type { Operation, Policy } from './policy.js';
 import { describeValue } from './validation.js';
 
-/** A policy made of other policies, applied outermost first. */
+/**
+ * A policy made of other policies, applied outermost first.
+ *
+ * A call admitted by every policy's {@link FastPath} costs one promise however many policies there are: the
+ * policies enter synchronously, the operation is awaited once, and its outcome is handed to each policy,
+ * innermost first. A policy that cannot admit a call synchronously (a full bulkhead, an open circuit) or offers
+ * no fast path is run through its `execute`, with the policies inside it as its operation.
+ */
 export class Pipeline extends BasePolicy {
   /** The policies, outermost first, with nested pipelines flattened. */
   readonly policies: readonly Policy[];
+  readonly #paths: readonly (FastPath<unknown> | undefined)[];
 
   constructor(policies: readonly Policy[]) {
     super();
     this.policies = Object.freeze(
       policies.flatMap((policy) => (policy instanceof Pipeline ? policy.policies : [policy])),
     );
+    this.#paths = this.policies.map((policy) => (policy instanceof BasePolicy ? policy.fastPath : undefined));
   }
 
   protected run<T>(fn: Operation<T>, context: ExecutionContext): Promise<T> {
-    const policies = this.policies;
-    if (policies.length === 0) return callOperation(fn, context);
-    let next: Operation<T> = fn;
-    for (let i = policies.length - 1; i > 0; i--) {
-      const policy = policies[i]!;
-      const inner = next;
-      next = (innerContext) => policy.execute(inner, innerContext as ExecutionContext);
+    return this.#runFrom(0, fn, context);
+  }
+
+  /** Runs the policies from index `start` inwards, then `fn`. */
+  #runFrom<T>(start: number, fn: Operation<T>, context: ExecutionContext): Promise<T> {
+    const paths = this.#paths;
+    const end = paths.length;
+    const tickets: unknown[] = new Array(end - start);
+    let inside = context;
+    let level = start;
+    let work: Promise<T>;
+    try {
+      for (; level < end; level++) {
+        const path = paths[level];
+        const ticket = path?.enter(inside);
+        if (ticket === undefined) break;
+        tickets[level - start] = ticket;
+        if (path!.contextInside !== undefined) inside = path!.contextInside(ticket, inside);
+      }
+      work =
+        level === end
+          ? callOperation(fn, inside)
+          : this.policies[level]!.execute(this.#operationFrom(level + 1, fn), inside);
+    } catch (error) {
+      work = Promise.reject(error);
     }
-    return policies[0]!.execute(next, context);
+    return this.#settle(start, level - 1, tickets, context, fn, work);
+  }
+
+  /** The work inside the policy at `level - 1`: the policies from `level` inwards around `fn`. */
+  #operationFrom<T>(level: number, fn: Operation<T>): Operation<T> {
+    if (level === this.policies.length) return fn;
+    return (context) => this.#runFrom(level, fn, context as ExecutionContext);
+  }
+
+  /** Hands the outcome of `work` to the entered policies from `last` out to `start`. */
+  #settle<T>(
+    start: number,
+    last: number,
+    tickets: unknown[],
+    context: ExecutionContext,
+    fn: Operation<T>,
+    work: Promise<T>,
+  ): Promise<T> {
+    if (last < start) return work;
+    return work.then(
+      (value) => {
+        const paths = this.#paths;
+        for (let level = last; level >= start; level--) {
+          try {
+            paths[level]!.succeeded(tickets[level - start]);
+          } catch (error) {
+            // What the policy's own promise would have done: reject, so the policies outside see a failure.
+            return this.#fail(start, level - 1, tickets, context, fn, error);
+          }
+        }
+        return value;
+      },
+      (error: unknown) => this.#fail(start, last, tickets, context, fn, error),
+    );
+  }
+
+  #fail<T>(
+    start: number,
+    level: number,
+    tickets: unknown[],
+    context: ExecutionContext,
+    fn: Operation<T>,
+    error: unknown,
+  ): Promise<T> {
+    if (level < start) return Promise.reject(error);
+    let outcome: Promise<T>;
+    try {
+      outcome = this.#paths[level]!.failed(
+        tickets[level - start],
+        this.#contextAt(start, level, tickets, context),
+        error,
+        this.#operationFrom(level + 1, fn),
+      );
+    } catch (failure) {
+      outcome = Promise.reject(failure);
+    }
+    return this.#settle(start, level - 1, tickets, context, fn, outcome);
+  }
+
+  /** The context the policy at `level` entered with; only failures need it, so it is not kept per call. */
+  #contextAt(start: number, level: number, tickets: unknown[], context: ExecutionContext): ExecutionContext {
+    let inside = context;
+    for (let i = start; i < level; i++) {
+      const path = this.#paths[i]!;
+      if (path.contextInside !== undefined) inside = path.contextInside(tickets[i - start], inside);
+    }
+    return inside;
   }
 }
 

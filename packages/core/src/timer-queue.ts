@@ -1,12 +1,13 @@
 import { type Clock, unrefTimer } from './clock.js';
 
 /** A place in a {@link TimerQueue}, to cancel with `delete`. */
-export interface TimerQueueEntry {
+export interface TimerQueueEntry<T = unknown> {
   readonly deadline: number;
+  /** What `onExpire` is called with. */
+  readonly item: T;
 }
 
-interface Node<T> extends TimerQueueEntry {
-  readonly item: T;
+interface Node<T> extends TimerQueueEntry<T> {
   prev: Node<T> | undefined;
   next: Node<T> | undefined;
   queued: boolean;
@@ -39,7 +40,7 @@ export class TimerQueue<T> {
   }
 
   /** Calls `onExpire(item)` at clock time `deadline` unless the entry is deleted first. */
-  add(item: T, deadline: number): TimerQueueEntry {
+  add(item: T, deadline: number): TimerQueueEntry<T> {
     const node: Node<T> = { item, deadline, prev: undefined, next: undefined, queued: true };
     let after = this.#tail;
     while (after !== undefined && after.deadline > deadline) after = after.prev;

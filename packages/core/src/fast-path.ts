@@ -1,0 +1,36 @@
+import type { ExecutionContext } from './context.js';
+import type { Operation } from './policy.js';
+
+/**
+ * How a pipeline runs a policy without giving it a promise of its own: a {@link BasePolicy} offers one as its
+ * `fastPath`, and a pipeline runs a policy without one through `execute` as usual. Awaiting is what a policy costs on the
+ * success path: a pipeline of four policies that each chain on the promise of the one inside makes four
+ * promises and four microtask turns per call. Instead, a pipeline lets each policy admit the call
+ * synchronously (`enter`), awaits the operation once, and hands the outcome to every policy in turn, innermost
+ * first, as `succeeded` or `failed`.
+ *
+ * The rules a policy author must keep:
+ * - `enter` either admits the call and returns a ticket (anything but `undefined`), or returns `undefined`
+ *   without changing any state; the pipeline then calls the policy's `execute`, which must handle the call
+ *   (queue it, reject it, probe with it...).
+ * - Every admitted call gets exactly one `succeeded` or `failed` with its ticket, once the work inside the
+ *   policy has settled. What they do must be what the policy's own `execute` would have done with that
+ *   outcome.
+ * - `succeeded` only does bookkeeping; `failed` returns the promise the policy settles with, and may run the
+ *   work inside again through `again` (a retry).
+ *
+ * @typeParam Ticket what `enter` hands on to `succeeded` and `failed`: the state of one admitted call.
+ */
+export interface FastPath<Ticket> {
+  /** Admits a call and returns its ticket, or `undefined` to have the pipeline call `execute` instead. */
+  enter(context: ExecutionContext): Ticket | undefined;
+  /** The context the work inside runs with, when it is not the one the call entered with. */
+  contextInside?(ticket: Ticket, context: ExecutionContext): ExecutionContext;
+  /** The work inside fulfilled. */
+  succeeded(ticket: Ticket): void;
+  /**
+   * The work inside rejected with `error`. Returns what the policy settles with: usually a rejection, possibly
+   * a later outcome of `again(context)`, which runs the work inside anew.
+   */
+  failed<T>(ticket: Ticket, context: ExecutionContext, error: unknown, again: Operation<T>): Promise<T>;
+}
