@@ -11,6 +11,7 @@ import {
   type Event,
   EventEmitter,
   type ExecutionContext,
+  type FastPath,
   integerOption,
   neverAbortedSignal,
   type Operation,
@@ -116,6 +117,20 @@ export class BulkheadPolicy extends BasePolicy {
   readonly #onRejected = (error: unknown): never => {
     this.#release();
     throw error;
+  };
+
+  /** Admits a call while a slot is free; a call that would queue or be rejected goes through `run`. */
+  override readonly fastPath: FastPath<true> = {
+    enter: () => {
+      if (this.#running === this.limit) return undefined;
+      this.#running++;
+      return true;
+    },
+    succeeded: () => this.#release(),
+    failed: (_ticket, _context, error) => {
+      this.#release();
+      return Promise.reject(error);
+    },
   };
 
   constructor(limit: number, queue: number, queueTimeoutMs: number, clock: Clock) {

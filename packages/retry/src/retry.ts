@@ -10,6 +10,7 @@ import {
   type Event,
   EventEmitter,
   type ExecutionContext,
+  type FastPath,
   functionOption,
   handleAll,
   integerOption,
@@ -146,6 +147,17 @@ export class RetryPolicy extends BasePolicy {
   readonly #settings: RetrySettings;
   readonly #onRetry = new EventEmitter<RetryEvent>(diagnosticsChannelName('retry', 'retry'));
   readonly #onGiveUp = new EventEmitter<GiveUpEvent>(diagnosticsChannelName('retry', 'give-up'));
+
+  /** Admits every call: its ticket is the context of the first attempt, and a failure starts the retries. */
+  override readonly fastPath: FastPath<ExecutionContext> = {
+    enter: (context) => {
+      this.#settings.budget?.deposit();
+      return context.withAttempt(1);
+    },
+    contextInside: (first) => first,
+    succeeded: () => {},
+    failed: (first, context, error, again) => this.#retry(again, context, first, error),
+  };
 
   constructor(settings: RetrySettings) {
     super();

@@ -9,11 +9,13 @@ import {
   type Event,
   EventEmitter,
   type ExecutionContext,
+  type FastPath,
   type Operation,
   oneOfOption,
   readOptions,
   TimeoutError,
   TimerQueue,
+  type TimerQueueEntry,
 } from '@breakwater/core';
 
 /**
@@ -85,6 +87,17 @@ export class TimeoutPolicy extends BasePolicy {
   readonly #queue: TimerQueue<ExecutionContext | AggressiveCall>;
   readonly #onTimeout = new EventEmitter<TimeoutEvent>(diagnosticsChannelName('timeout', 'timeout'));
 
+  /** Admits every cooperative call: its ticket is its deadline's entry, which holds the forked context. */
+  override readonly fastPath: FastPath<TimerQueueEntry<ExecutionContext>> = {
+    enter: (context) => (this.strategy === 'aggressive' ? undefined : this.#enter(context)),
+    contextInside: (entry) => entry.item,
+    succeeded: (entry) => this.#leave(entry),
+    failed: (entry, context, error) => {
+      this.#leave(entry);
+      return Promise.reject(this.#failure(error, context, entry.item));
+    },
+  };
+
   constructor(timeoutMs: number, strategy: TimeoutStrategy, clock: Clock) {
     super();
     this.timeoutMs = timeoutMs;
@@ -95,23 +108,33 @@ export class TimeoutPolicy extends BasePolicy {
   }
 
   protected run<T>(fn: Operation<T>, context: ExecutionContext): Promise<T> {
-    const deadline = this.#clock.now() + this.timeoutMs;
-    const forked = context.fork(deadline);
-    if (this.strategy === 'aggressive') return this.#runAggressive(fn, context, forked, deadline);
-    const queue = this.#queue;
-    const entry = queue.add(forked, deadline);
-    return callOperation(fn, forked).then(
+    if (this.strategy === 'aggressive') {
+      const deadline = this.#clock.now() + this.timeoutMs;
+      return this.#runAggressive(fn, context, context.fork(deadline), deadline);
+    }
+    const entry = this.#enter(context);
+    return callOperation(fn, entry.item).then(
       (value) => {
-        queue.delete(entry);
-        forked.release();
+        this.#leave(entry);
         return value;
       },
       (error: unknown) => {
-        queue.delete(entry);
-        forked.release();
-        throw this.#failure(error, context, forked);
+        this.#leave(entry);
+        throw this.#failure(error, context, entry.item);
       },
     );
+  }
+
+  /** Starts a cooperative call: forks the context with the deadline and queues the deadline. */
+  #enter(context: ExecutionContext): TimerQueueEntry<ExecutionContext> {
+    const deadline = this.#clock.now() + this.timeoutMs;
+    return this.#queue.add(context.fork(deadline), deadline) as TimerQueueEntry<ExecutionContext>;
+  }
+
+  /** Ends a cooperative call once its work settled. */
+  #leave(entry: TimerQueueEntry<ExecutionContext>): void {
+    this.#queue.delete(entry);
+    entry.item.release();
   }
 
   /**
