@@ -1,13 +1,22 @@
 import { Readable } from 'node:stream';
 import { consecutiveFailures } from '@breakwater/circuit-breaker';
-import { BrokenCircuitError, BulkheadRejectedError, handleAll, TimeoutError } from '@breakwater/core';
+import {
+  BasePolicy,
+  BrokenCircuitError,
+  BulkheadRejectedError,
+  type ExecutionContext,
+  handleAll,
+  type Operation,
+  TimeoutError,
+} from '@breakwater/core';
 import { retry } from '@breakwater/retry';
 import { type FaultServer, startFaultServer } from '@breakwater/testing';
 import { Agent, type Dispatcher, Dispatcher1Wrapper, request, fetch as undiciFetch } from 'undici';
 import { afterAll, afterEach, beforeAll, describe, expect, it, onTestFinished, vi } from 'vitest';
 import { HttpStatusError } from './http-status-error.js';
 import { resilience } from './interceptor.js';
-import type { ResilienceOptions } from './options.js';
+import type { HttpBehaviourOptions, ResilienceOptions } from './options.js';
+import { type HttpRequestInfo, httpRequestKey } from './request-info.js';
 
 const unhandled = vi.fn();
 beforeAll(() => {
@@ -298,5 +307,89 @@ describe('resilience() interceptor over undici.request', () => {
     expect(() => resilience({ throwOnStatus: 'yes' } as never)).toThrow(
       'resilience: throwOnStatus must be a boolean',
     );
+  });
+});
+
+/** A pipeline that records the request info it runs with, then fails without sending anything. */
+class RecordRequest extends BasePolicy {
+  readonly seen: HttpRequestInfo[] = [];
+
+  protected run<T>(_fn: Operation<T>, context: ExecutionContext): Promise<T> {
+    this.seen.push(context.get(httpRequestKey)!);
+    return Promise.reject(new Error('not sent'));
+  }
+}
+
+/** Dispatches `opts` through resilience() over a dispatch that must never be reached; resolves on the error. */
+function recordInfo(
+  opts: Partial<Dispatcher.DispatchOptions>,
+  options: HttpBehaviourOptions = {},
+): Promise<HttpRequestInfo> {
+  const recorder = new RecordRequest();
+  const dispatch = resilience({ ...options, pipeline: recorder })(() => {
+    throw new Error('dispatched');
+  });
+  return new Promise((resolve, reject) => {
+    dispatch(
+      { origin: 'http://api.test:8080', path: '/', method: 'GET', ...opts },
+      {
+        onResponseError: (_controller, error) =>
+          error.message === 'not sent' ? resolve(recorder.seen[0]!) : reject(error),
+      },
+    );
+  });
+}
+
+describe('resilience() request info (read after the request settled, as late readers do)', () => {
+  it('gives the method in upper case, the origin without a trailing slash, the URL and the headers', async () => {
+    const info = await recordInfo({
+      origin: 'http://api.test:8080/',
+      path: '/items?page=2',
+      method: 'delete',
+      headers: ['X-Trace', 'abc', 'accept', 'text/plain', 'x-trace', 'def'],
+    });
+    expect(info.method).toBe('DELETE');
+    expect(info.origin).toBe('http://api.test:8080');
+    expect(info.url).toBe('http://api.test:8080/items?page=2');
+    expect(info.headers.get('x-trace')).toBe('abc, def');
+    expect(info.headers.has('Accept')).toBe(true);
+    expect(info.headers.has('idempotency-key')).toBe(false);
+    expect(info.retryable).toBe(true);
+  });
+
+  it('reads an origin given as a URL and headers given as an object', async () => {
+    const info = await recordInfo({
+      origin: new URL('https://api.test'),
+      path: '/a',
+      method: 'PURGE',
+      headers: { 'Cache-Control': 'no-cache' },
+    });
+    expect(info).toMatchObject({ method: 'PURGE', origin: 'https://api.test', url: 'https://api.test/a' });
+    expect(info.headers.get('cache-control')).toBe('no-cache');
+    expect(info.retryable).toBe(false);
+  });
+
+  it('works out retryable from the method, the body and an honoured Idempotency-Key', async () => {
+    const honours = { honorsIdempotencyKeys: ['http://api.test:8080'] };
+    const keyed = { 'Idempotency-Key': 'k1' };
+    const cases: [Partial<Dispatcher.DispatchOptions>, HttpBehaviourOptions, boolean][] = [
+      [{ method: 'PUT', body: 'x' }, {}, true],
+      [{ method: 'put', body: Buffer.from('x') }, {}, true],
+      [{ method: 'PUT', body: Readable.from(['x']) }, {}, false],
+      [{ method: 'POST', body: 'x' }, honours, false],
+      [{ method: 'POST', body: 'x', headers: keyed }, {}, false],
+      [{ method: 'POST', body: 'x', headers: keyed }, honours, true],
+      [{ method: 'patch', body: 'x', headers: keyed }, honours, true],
+      [
+        { method: 'POST', body: 'x', headers: keyed },
+        { honorsIdempotencyKeys: ['http://other.test'] },
+        false,
+      ],
+      [{ method: 'POST', body: Readable.from(['x']), headers: keyed }, honours, false],
+    ];
+    for (const [opts, options, retryable] of cases) {
+      const info = await recordInfo(opts, options);
+      expect([opts.method, info.retryable]).toEqual([opts.method, retryable]);
+    }
   });
 });

@@ -21,6 +21,7 @@ import {
   type HttpRequestInfo,
   httpRequestKey,
   isIdempotentMethod,
+  upperCaseMethod,
 } from './request-info.js';
 import { parseRetryAfter } from './retry-after.js';
 
@@ -55,24 +56,52 @@ export function resilience(options?: ResilienceOptions): Dispatcher.DispatcherCo
     };
 }
 
+/**
+ * What policies and subscribers may read about the request. Only the method and origin are needed by every
+ * request (the origin is the pipeline's key); the URL, the header reader and `retryable` are worked out on
+ * first read, from the dispatch options, which stay as given while the request runs.
+ */
 class DispatchRequestInfo implements HttpRequestInfo {
   readonly method: string;
-  readonly url: string;
   readonly origin: string;
-  readonly headers: HttpHeaderReader;
-  readonly retryable: boolean;
+  readonly #settings: HttpResilience;
+  readonly #opts: DispatchOptions;
+  #url: string | undefined;
+  #headers: HttpHeaderReader | undefined;
+  #retryable: boolean | undefined;
 
   constructor(settings: HttpResilience, opts: DispatchOptions) {
-    const origin = typeof opts.origin === 'string' ? opts.origin : (opts.origin?.origin ?? '');
-    this.origin = origin.endsWith('/') ? origin.slice(0, -1) : origin;
-    this.method = opts.method.toUpperCase();
-    this.url = this.origin + opts.path;
-    this.headers = dispatchHeaderReader(opts.headers);
-    this.retryable =
-      isReplayableDispatchBody(opts.body) &&
-      (isIdempotentMethod(this.method) ||
-        (settings.honorsIdempotencyKeys(this.origin) && this.headers.has('idempotency-key')));
+    this.#settings = settings;
+    this.#opts = opts;
+    this.method = upperCaseMethod(opts.method);
+    this.origin = dispatchOrigin(opts.origin);
   }
+
+  get url(): string {
+    if (this.#url === undefined) this.#url = this.origin + this.#opts.path;
+    return this.#url;
+  }
+
+  get headers(): HttpHeaderReader {
+    if (this.#headers === undefined) this.#headers = dispatchHeaderReader(this.#opts.headers);
+    return this.#headers;
+  }
+
+  get retryable(): boolean {
+    if (this.#retryable === undefined) {
+      this.#retryable =
+        isReplayableDispatchBody(this.#opts.body) &&
+        (isIdempotentMethod(this.method) ||
+          (this.#settings.honorsIdempotencyKeys(this.origin) && this.headers.has('idempotency-key')));
+    }
+    return this.#retryable;
+  }
+}
+
+/** `scheme://host:port` of a dispatch's origin, which undici gives as a string or a URL. */
+function dispatchOrigin(origin: DispatchOptions['origin']): string {
+  const text = typeof origin === 'string' ? origin : (origin?.origin ?? '');
+  return text.endsWith('/') ? text.slice(0, -1) : text;
 }
 
 /**
@@ -165,10 +194,7 @@ class DispatchCall implements DispatchController {
     const running = requestStartChannel.hasSubscribers
       ? runRequestStart(context, info, () => this.settings.policy.execute(this.#attempt, context))
       : this.settings.policy.execute(this.#attempt, context);
-    running.then(
-      () => {},
-      (error: unknown) => this.#settleFailure(error),
-    );
+    running.then(undefined, (error: unknown) => this.#settleFailure(error));
   }
 
   /** The pipeline gave up with `error`: the handler gets the held response or the error. */
@@ -304,13 +330,14 @@ class Attempt implements DispatchHandler {
   /** Why the attempt was abandoned before it started, to abort it when undici starts it. */
   #abandonedWith: unknown;
   error: HttpStatusError | undefined;
+  // What a held (failed) response got so far, to replay it: set only once the attempt is held.
   #statusCode = 0;
-  #headers: IncomingHttpHeaders = {};
+  #headers: IncomingHttpHeaders | undefined;
   #statusMessage: string | undefined;
-  #chunks: Buffer[] = [];
+  #chunks: Buffer[] | undefined;
   #bytes = 0;
   #ended = false;
-  #trailers: IncomingHttpHeaders = {};
+  #trailers: IncomingHttpHeaders | undefined;
   #failure: Error | undefined;
 
   constructor(
@@ -394,6 +421,7 @@ class Attempt implements DispatchHandler {
       this.#statusCode = statusCode;
       this.#headers = headers;
       this.#statusMessage = statusMessage;
+      this.#chunks = [];
       this.error = new HttpStatusError(
         statusCode,
         parseRetryAfter(headers['retry-after'], Date.now()),
@@ -414,7 +442,7 @@ class Attempt implements DispatchHandler {
         this.#call.handler.onResponseData?.(this.#call, chunk);
         return;
       case 'held':
-        this.#chunks.push(chunk);
+        this.#chunks!.push(chunk);
         this.#bytes += chunk.byteLength;
         return;
       case 'draining':
@@ -468,13 +496,13 @@ class Attempt implements DispatchHandler {
   replay(): void {
     const call = this.#call;
     this.#state = 'live';
-    call.attemptSucceeded(this, this.#statusCode, this.#headers, this.#statusMessage);
-    const chunks = this.#chunks;
-    this.#chunks = [];
+    call.attemptSucceeded(this, this.#statusCode, this.#headers!, this.#statusMessage);
+    const chunks = this.#chunks!;
+    this.#chunks = undefined;
     for (const chunk of chunks) call.handler.onResponseData?.(call, chunk);
     if (this.#ended) {
       this.#state = 'done';
-      call.end(this.#trailers);
+      call.end(this.#trailers!);
     } else if (this.#failure !== undefined) {
       this.#state = 'done';
       call.fail(this.#failure);
@@ -486,7 +514,7 @@ class Attempt implements DispatchHandler {
   /** Throws this held response away: reads a short rest to keep the connection, aborts a long one. */
   discard(): void {
     if (this.#state !== 'held' && this.#state !== 'live') return;
-    this.#chunks = [];
+    this.#chunks = undefined;
     if (this.#ended || this.#failure !== undefined) {
       this.#state = 'done';
       return;

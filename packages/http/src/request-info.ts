@@ -45,3 +45,19 @@ const idempotentMethods: ReadonlySet<string> = new Set([
 export function isIdempotentMethod(method: string): boolean {
   return idempotentMethods.has(method);
 }
+
+/** `method` in upper case; the usual methods, already upper case, are returned as they are (no copy). */
+export function upperCaseMethod(method: string): string {
+  switch (method) {
+    case 'GET':
+    case 'HEAD':
+    case 'POST':
+    case 'PUT':
+    case 'DELETE':
+    case 'PATCH':
+    case 'OPTIONS':
+      return method;
+    default:
+      return method.toUpperCase();
+  }
+}
