@@ -472,6 +472,57 @@ describe('resilientFetch connection handling', () => {
   });
 });
 
+describe('resilientFetch request info (read after the call settled, as late readers do)', () => {
+  /** Calls a resilient fetch whose pipeline records the request info and fails without fetching. */
+  async function recordInfo(input: string | URL | Request, init?: RequestInit): Promise<HttpRequestInfo> {
+    const seen: HttpRequestInfo[] = [];
+    class Record extends BasePolicy {
+      protected run<T>(_fn: Operation<T>, context: ExecutionContext): Promise<T> {
+        seen.push(context.get(httpRequestKey)!);
+        return Promise.reject(new Error('not sent'));
+      }
+    }
+    const fetch = resilientFetch({
+      pipeline: new Record(),
+      fetch: (() => Promise.reject(new Error('fetched'))) as typeof globalThis.fetch,
+    });
+    await expect(fetch(input, init)).rejects.toThrow('not sent');
+    return seen[0]!;
+  }
+
+  it('gives the URL as new URL serializes it, and its origin, for a string', async () => {
+    const info = await recordInfo('HTTP://API.test:80/a/../b c?q=1#top', { method: 'put', body: 'x' });
+    expect(info).toMatchObject({
+      method: 'PUT',
+      origin: 'http://api.test',
+      url: 'http://api.test/b%20c?q=1#top',
+      retryable: true,
+    });
+  });
+
+  it('keeps a URL object as it was at the call, and reads a Request’s URL', async () => {
+    const target = new URL('https://api.test/items?page=1');
+    const pending = recordInfo(target);
+    target.pathname = '/other';
+    target.host = 'elsewhere.test';
+    expect(await pending).toMatchObject({ origin: 'https://api.test', url: 'https://api.test/items?page=1' });
+    const request = new Request('https://api.test:8443/r?x=1', { method: 'POST', body: 's' });
+    expect(await recordInfo(request)).toMatchObject({
+      method: 'POST',
+      origin: 'https://api.test:8443',
+      url: 'https://api.test:8443/r?x=1',
+      retryable: false,
+    });
+  });
+
+  it('rejects an invalid URL before any policy runs', async () => {
+    const fetch = resilientFetch({ pipeline: pipeline() });
+    for (const input of ['http://exa mple.test/', 'http://api.test:99999/', 'http:///', '/relative']) {
+      await expect(fetch(input)).rejects.toThrow(TypeError);
+    }
+  });
+});
+
 describe('resilientFetch options', () => {
   it.each([
     [{ retyr: {} }, TypeError, /unknown option "retyr" \(did you mean "retry"\?\)/],

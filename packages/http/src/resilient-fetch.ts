@@ -18,8 +18,10 @@ import {
   type HttpRequestInfo,
   httpRequestKey,
   isIdempotentMethod,
+  upperCaseMethod,
 } from './request-info.js';
 import { parseRetryAfter } from './retry-after.js';
+import { urlOrigin } from './url-origin.js';
 
 /** Any fetch implementation: the global one, undici's, or a test double with the same shape. */
 export type FetchFunction = (input: never, init?: never) => Promise<unknown>;
@@ -82,19 +84,38 @@ export function resilientFetch<F extends FetchFunction = typeof globalThis.fetch
 
 class FetchRequestInfo implements HttpRequestInfo {
   readonly method: string;
-  readonly url: string;
   readonly origin: string;
   retryable = true;
+  /** The URL as given, until `url` is first read and it is parsed into its serialization. */
+  #url: string;
+  #parsed: boolean;
   readonly #request: RequestLike | undefined;
   readonly #init: InitLike | undefined;
   #headers: HttpHeaderReader | undefined;
 
-  constructor(method: string, url: URL, request: RequestLike | undefined, init: InitLike | undefined) {
+  constructor(method: string, input: unknown, request: RequestLike | undefined, init: InitLike | undefined) {
     this.method = method;
-    this.url = url.href;
-    this.origin = url.origin;
+    if (input instanceof URL) {
+      // A URL object can change after the call: keep what it says now.
+      this.#url = input.href;
+      this.#parsed = true;
+      this.origin = input.origin;
+    } else {
+      this.#url = request !== undefined ? request.url : String(input);
+      this.#parsed = false;
+      this.origin = urlOrigin(this.#url); // throws for an invalid URL, before anything runs
+    }
     this.#request = request;
     this.#init = init;
+  }
+
+  /** Parsed on first read: the origin is all most requests need. */
+  get url(): string {
+    if (!this.#parsed) {
+      this.#url = new URL(this.#url).href;
+      this.#parsed = true;
+    }
+    return this.#url;
   }
 
   /** Made on first read: most requests never need their headers parsed here. */
@@ -128,10 +149,8 @@ class FetchCall {
     this.#input = input;
     this.#init = init;
     const request = isRequestLike(input) ? input : undefined;
-    const url =
-      request !== undefined ? new URL(request.url) : input instanceof URL ? input : new URL(String(input));
-    const method = (init?.method ?? request?.method ?? 'GET').toUpperCase();
-    const info = new FetchRequestInfo(method, url, request, init);
+    const method = upperCaseMethod(init?.method ?? request?.method ?? 'GET');
+    const info = new FetchRequestInfo(method, input, request, init);
     const body = init !== undefined && 'body' in init ? init.body : request?.body;
     // A Request's own body is a stream: it can be read once, so only a body given in init is replayable.
     const replayable = init?.body != null ? isReplayableFetchBody(init.body) : body == null;
