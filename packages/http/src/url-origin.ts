@@ -11,12 +11,12 @@ let nextSlot = 0;
  * parse), so that part alone is parsed, once per recent host.
  */
 export function urlOrigin(url: string): string {
-  const start = url.startsWith('https://') ? 8 : url.startsWith('http://') ? 7 : 0;
-  if (start === 0) return new URL(url).origin;
   for (let i = 0; i < recentPrefixes.length; i++) {
     const prefix = recentPrefixes[i]!;
     if (url.startsWith(prefix) && endsAuthority(url, prefix.length)) return recentOrigins[i]!;
   }
+  const start = url.startsWith('https://') ? 8 : url.startsWith('http://') ? 7 : 0;
+  if (start === 0) return new URL(url).origin;
   let end = start;
   while (!endsAuthority(url, end)) end++;
   // Left to the whole parse: an empty authority, which the parser may find past more slashes (`http:///host`),
