@@ -129,7 +129,7 @@ export class BulkheadPolicy extends BasePolicy {
     succeeded: () => this.#release(),
     failed: (_ticket, _context, error) => {
       this.#release();
-      return Promise.reject(error);
+      throw error;
     },
   };
 

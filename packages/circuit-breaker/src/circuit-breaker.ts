@@ -203,7 +203,7 @@ export class CircuitBreakerPolicy extends BasePolicy {
         const start = typeof ticket === 'number' ? 0 : ticket.start;
         this.#record(this.#classify(error, context), error, context, start);
       }
-      return Promise.reject(error);
+      throw error;
     },
   };
 

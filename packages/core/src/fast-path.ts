@@ -16,21 +16,24 @@ import type { Operation } from './policy.js';
  * - Every admitted call gets exactly one `succeeded` or `failed` with its ticket, once the work inside the
  *   policy has settled. What they do must be what the policy's own `execute` would have done with that
  *   outcome.
- * - `succeeded` only does bookkeeping; `failed` returns the promise the policy settles with, and may run the
- *   work inside again through `again` (a retry).
+ * - `succeeded` only does bookkeeping. `failed` throws the error the policy fails with, or returns the promise
+ *   it settles with, which may run the work inside again through `again` (a retry).
+ * - `contextInside` returns a context the ticket holds: a pipeline asks again on every failure rather than
+ *   keep the contexts of every call.
  *
  * @typeParam Ticket what `enter` hands on to `succeeded` and `failed`: the state of one admitted call.
  */
 export interface FastPath<Ticket> {
   /** Admits a call and returns its ticket, or `undefined` to have the pipeline call `execute` instead. */
   enter(context: ExecutionContext): Ticket | undefined;
-  /** The context the work inside runs with, when it is not the one the call entered with. */
+  /** The context the work inside runs with, when it is not the one the call entered with. Pure and cheap. */
   contextInside?(ticket: Ticket, context: ExecutionContext): ExecutionContext;
   /** The work inside fulfilled. */
   succeeded(ticket: Ticket): void;
   /**
-   * The work inside rejected with `error`. Returns what the policy settles with: usually a rejection, possibly
-   * a later outcome of `again(context)`, which runs the work inside anew.
+   * The work inside rejected with `error`. Throws what the policy fails with, or returns the promise it settles
+   * with, such as a later outcome of `again(context)`, which runs the work inside anew. Innermost in a pipeline,
+   * `again` is the operation itself, which may return a plain value or throw: call it through `callOperation`.
    */
   failed<T>(ticket: Ticket, context: ExecutionContext, error: unknown, again: Operation<T>): Promise<T>;
 }

@@ -88,6 +88,10 @@ export class Pipeline extends BasePolicy {
     );
   }
 
+  /**
+   * Hands a failure to the entered policies from `level` outwards. A policy that throws from `failed` passes the
+   * failure on at once, so that bookkeeping-only policies settle in the same microtask as the operation.
+   */
   #fail<T>(
     start: number,
     level: number,
@@ -96,19 +100,22 @@ export class Pipeline extends BasePolicy {
     fn: Operation<T>,
     error: unknown,
   ): Promise<T> {
-    if (level < start) return Promise.reject(error);
-    let outcome: Promise<T>;
-    try {
-      outcome = this.#paths[level]!.failed(
-        tickets[level - start],
-        this.#contextAt(start, level, tickets, context),
-        error,
-        this.#operationFrom(level + 1, fn),
-      );
-    } catch (failure) {
-      outcome = Promise.reject(failure);
+    for (; level >= start; level--) {
+      let outcome: Promise<T>;
+      try {
+        outcome = this.#paths[level]!.failed(
+          tickets[level - start],
+          this.#contextAt(start, level, tickets, context),
+          error,
+          this.#operationFrom(level + 1, fn),
+        );
+      } catch (thrown) {
+        error = thrown;
+        continue;
+      }
+      return this.#settle(start, level - 1, tickets, context, fn, outcome);
     }
-    return this.#settle(start, level - 1, tickets, context, fn, outcome);
+    return Promise.reject(error);
   }
 
   /** The context the policy at `level` entered with; only failures need it, so it is not kept per call. */

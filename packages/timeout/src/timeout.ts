@@ -94,7 +94,7 @@ export class TimeoutPolicy extends BasePolicy {
     succeeded: (entry) => this.#leave(entry),
     failed: (entry, context, error) => {
       this.#leave(entry);
-      return Promise.reject(this.#failure(error, context, entry.item));
+      throw this.#failure(error, context, entry.item);
     },
   };
 
