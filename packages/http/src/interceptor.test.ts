@@ -10,7 +10,7 @@ import {
   TimeoutError,
 } from '@breakwater/core';
 import { retry } from '@breakwater/retry';
-import { type FaultServer, startFaultServer } from '@breakwater/testing';
+import { type FaultServer, startFaultServer, type VirtualClock, virtualClock } from '@breakwater/testing';
 import { Agent, type Dispatcher, Dispatcher1Wrapper, request, fetch as undiciFetch } from 'undici';
 import { afterAll, afterEach, beforeAll, describe, expect, it, onTestFinished, vi } from 'vitest';
 import { HttpStatusError } from './http-status-error.js';
@@ -391,5 +391,170 @@ describe('resilience() request info (read after the request settled, as late rea
       const info = await recordInfo(opts, options);
       expect([opts.method, info.retryable]).toEqual([opts.method, retryable]);
     }
+  });
+});
+
+/** One attempt as a fake undici transport saw it: answer it, or see how it was aborted. */
+interface FakeAttempt {
+  readonly aborts: unknown[];
+  respond(status: number, body: string): void;
+}
+
+/**
+ * A transport that answers only when told, and reports an attempt's abort back as undici does (through
+ * `onResponseError`, a tick later). `sent` lists the attempts in order.
+ */
+function fakeTransport(): { dispatch: Dispatcher.Dispatch; sent: FakeAttempt[] } {
+  const sent: FakeAttempt[] = [];
+  const dispatch: Dispatcher.Dispatch = (_opts, handler) => {
+    const aborts: unknown[] = [];
+    const controller = {
+      aborted: false,
+      paused: false,
+      reason: null as Error | null,
+      abort(reason: Error) {
+        aborts.push(reason);
+        if (this.aborted) return;
+        this.aborted = true;
+        this.reason = reason;
+        queueMicrotask(() => handler.onResponseError?.(controller, reason));
+      },
+      pause() {},
+      resume() {},
+    };
+    handler.onRequestStart?.(controller, {});
+    sent.push({
+      aborts,
+      respond(status, body) {
+        handler.onResponseStart?.(controller, status, {}, '');
+        handler.onResponseData?.(controller, Buffer.from(body));
+        handler.onResponseEnd?.(controller, {});
+      },
+    });
+    return true;
+  };
+  return { dispatch, sent };
+}
+
+/** What the caller's handler got, and the controller it was given. */
+function recordingHandler(): {
+  handler: Dispatcher.DispatchHandler;
+  controller: () => Dispatcher.DispatchController;
+  outcome: { status?: number; body: string; error?: unknown; ended: boolean };
+} {
+  let given: Dispatcher.DispatchController | undefined;
+  const outcome: { status?: number; body: string; error?: unknown; ended: boolean } = {
+    body: '',
+    ended: false,
+  };
+  return {
+    controller: () => given!,
+    outcome,
+    handler: {
+      onRequestStart: (controller) => {
+        given = controller;
+      },
+      onResponseStart: (_controller, status) => {
+        outcome.status = status;
+      },
+      onResponseData: (_controller, chunk) => {
+        outcome.body += chunk.toString();
+      },
+      onResponseEnd: () => {
+        outcome.ended = true;
+      },
+      onResponseError: (_controller, error) => {
+        outcome.error = error;
+      },
+    },
+  };
+}
+
+const get = { origin: 'http://api.test', path: '/', method: 'GET' } as const;
+
+describe('resilience() aborting a pending attempt', () => {
+  const standard = (clock: VirtualClock) =>
+    ({
+      clock,
+      attemptTimeoutMs: 1_000,
+      totalTimeoutMs: 10_000,
+      retry: { maxAttempts: 2, backoff: 100 },
+    }) as const;
+
+  it('aborts an attempt of the standard pipeline at its attempt timeout, to the millisecond, then retries', async () => {
+    const clock = virtualClock();
+    const { dispatch, sent } = fakeTransport();
+    const { handler, outcome } = recordingHandler();
+    resilience(standard(clock))(dispatch)(get, handler);
+    await clock.advance(999);
+    expect(sent).toHaveLength(1);
+    expect(sent[0]!.aborts).toEqual([]);
+    await clock.advance(1);
+    expect(sent[0]!.aborts).toEqual([expect.any(TimeoutError)]);
+    await clock.advance(100);
+    expect(sent).toHaveLength(2);
+    sent[1]!.respond(200, 'second');
+    expect(outcome).toEqual({ status: 200, body: 'second', ended: true });
+    await clock.advance(10_000);
+    expect(sent[1]!.aborts).toEqual([]);
+  });
+
+  it('aborts it when its timeout fires late, after the attempt’s deadline was checked', async () => {
+    const clock = virtualClock();
+    // The two timeouts arm their timers first, as the request enters them; they fire 1 ms late.
+    let armed = 0;
+    const lateTimeouts = {
+      now: () => clock.now(),
+      setTimeout: (callback: () => void, ms: number) =>
+        clock.setTimeout(callback, ++armed <= 2 ? ms + 1 : ms),
+      clearTimeout: (handle: unknown) => clock.clearTimeout(handle),
+    };
+    const { dispatch, sent } = fakeTransport();
+    const { handler } = recordingHandler();
+    resilience({ ...standard(clock), clock: lateTimeouts, retry: false })(dispatch)(get, handler);
+    await clock.flush();
+    expect(armed).toBe(3);
+    await clock.advance(1_000);
+    expect(sent[0]!.aborts).toEqual([]);
+    await clock.advance(1);
+    expect(sent[0]!.aborts).toEqual([expect.any(TimeoutError)]);
+  });
+
+  it('aborts a pending attempt of the standard pipeline at once when the caller aborts, and only once', async () => {
+    const clock = virtualClock();
+    const { dispatch, sent } = fakeTransport();
+    const { handler, controller, outcome } = recordingHandler();
+    resilience(standard(clock))(dispatch)(get, handler);
+    await clock.flush();
+    const reason = new Error('caller gave up');
+    controller().abort(reason);
+    expect(sent[0]!.aborts).toEqual([reason]);
+    await clock.flush();
+    expect(outcome.error).toBe(reason);
+    await clock.advance(10_000);
+    expect(sent).toHaveLength(1);
+    expect(sent[0]!.aborts).toEqual([reason]);
+  });
+
+  it('follows the signal of each attempt under a custom pipeline, whose policies may abort at any time', async () => {
+    const forks: ExecutionContext[] = [];
+    class Cancellable extends BasePolicy {
+      protected run<T>(fn: Operation<T>, context: ExecutionContext): Promise<T> {
+        // With a deadline, so that only following the signal (not a deadline check) can see the abort in time.
+        const forked = context.fork(performance.now() + 60_000);
+        forks.push(forked);
+        return Promise.resolve(fn(forked)).finally(() => forked.release());
+      }
+    }
+    const { dispatch, sent } = fakeTransport();
+    const { handler, outcome } = recordingHandler();
+    resilience({ pipeline: new Cancellable() })(dispatch)(get, handler);
+    await new Promise((resolve) => setImmediate(resolve));
+    expect(sent).toHaveLength(1);
+    const reason = new Error('cancelled by a policy');
+    forks[0]!.abort(reason);
+    expect(sent[0]!.aborts).toEqual([reason]);
+    await new Promise((resolve) => setImmediate(resolve));
+    expect(outcome.error).toBe(reason);
   });
 });
