@@ -182,30 +182,7 @@ export class CircuitBreakerPolicy extends BasePolicy {
    * Admits calls while the circuit is closed; a call in any other state goes through `run`. A ticket is the
    * generation the call was admitted in, or a {@link TimedCall} when durations count.
    */
-  override readonly fastPath: FastPath<number | TimedCall> = {
-    enter: (context) => {
-      if (this.#state !== 'closed') return undefined;
-      return this.#measure === 'duration'
-        ? new TimedCall(this.#generation, this.#clock.now(), context)
-        : this.#generation;
-    },
-    succeeded: (ticket) => {
-      if (typeof ticket === 'number') {
-        if (ticket === this.#generation)
-          this.#counter.success(this.#measure === 'time' ? this.#clock.now() : 0, 0);
-      } else if (ticket.generation === this.#generation) {
-        this.#record(success, undefined, ticket.context, ticket.start);
-      }
-    },
-    failed: (ticket, context, error) => {
-      const generation = typeof ticket === 'number' ? ticket : ticket.generation;
-      if (generation === this.#generation) {
-        const start = typeof ticket === 'number' ? 0 : ticket.start;
-        this.#record(this.#classify(error, context), error, context, start);
-      }
-      throw error;
-    },
-  };
+  override readonly fastPath: FastPath<number | TimedCall>;
 
   constructor(
     breaker: Breaker,
@@ -233,6 +210,36 @@ export class CircuitBreakerPolicy extends BasePolicy {
       this.#probeSuccesses = initialState.probeSuccesses ?? 0;
       this.#probesLeft = halfOpenProbes - this.#probeSuccesses;
     }
+    const timed = breaker.measure === 'duration';
+    this.fastPath = {
+      clock: timed ? clock : undefined,
+      enter: (context, now) => {
+        if (this.#state !== 'closed') return undefined;
+        return timed
+          ? new TimedCall(this.#generation, Number.isNaN(now) ? clock.now() : now, context)
+          : this.#generation;
+      },
+      succeeded: (ticket) => {
+        if (typeof ticket === 'number') {
+          if (ticket === this.#generation)
+            this.#counter.success(this.#measure === 'time' ? clock.now() : 0, 0);
+        } else if (ticket.generation === this.#generation) {
+          this.#record(success, undefined, ticket.context, ticket.start);
+        }
+      },
+      failed: (ticket, context, error) => {
+        const generation = typeof ticket === 'number' ? ticket : ticket.generation;
+        if (generation === this.#generation) {
+          this.#record(
+            this.#classify(error, context),
+            error,
+            context,
+            typeof ticket === 'number' ? 0 : ticket.start,
+          );
+        }
+        throw error;
+      },
+    };
   }
 
   /**

@@ -1,3 +1,4 @@
+import type { Clock } from './clock.js';
 import type { ExecutionContext } from './context.js';
 import type { Operation } from './policy.js';
 
@@ -24,8 +25,16 @@ import type { Operation } from './policy.js';
  * @typeParam Ticket what `enter` hands on to `succeeded` and `failed`: the state of one admitted call.
  */
 export interface FastPath<Ticket> {
-  /** Admits a call and returns its ticket, or `undefined` to have the pipeline call `execute` instead. */
-  enter(context: ExecutionContext): Ticket | undefined;
+  /**
+   * The clock `enter` reads, if it reads one. A pipeline reads each clock once per call and hands the time to
+   * every policy that shares it: a clock read costs as much as a bare async call on some machines.
+   */
+  readonly clock?: Clock | undefined;
+  /**
+   * Admits a call and returns its ticket, or `undefined` to have the pipeline call `execute` instead. `now` is
+   * the time on `clock` as the call enters, or `NaN` when the caller did not read it (read it yourself then).
+   */
+  enter(context: ExecutionContext, now: number): Ticket | undefined;
   /** The context the work inside runs with, when it is not the one the call entered with. Pure and cheap. */
   contextInside?(ticket: Ticket, context: ExecutionContext): ExecutionContext;
   /** The work inside fulfilled. */

@@ -70,7 +70,8 @@ export class KeyedPolicy extends BasePolicy {
       if (key === undefined) return undefined;
       const policy = this.policyFor(key);
       const path = policy instanceof BasePolicy ? policy.fastPath : undefined;
-      const ticket = path?.enter(context);
+      // The per-key policy's clock is not known before the key is: it reads its own.
+      const ticket = path?.enter(context, Number.NaN);
       return ticket === undefined ? undefined : new KeyedTicket(path!, ticket);
     },
     contextInside: ({ path, ticket }, context) => path.contextInside?.(ticket, context) ?? context,

@@ -1,6 +1,7 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { BasePolicy, callOperation } from './base-policy.js';
+import type { Clock } from './clock.js';
 import type { ExecutionContext } from './context.js';
 import type { FastPath } from './fast-path.js';
 import { pipeline } from './pipeline.js';
@@ -455,5 +456,70 @@ describe('pipeline fast path', () => {
       ),
       { numRuns: 500 },
     );
+  });
+});
+
+/** A fast path that records the time it was handed, on a clock that counts its readings. */
+class TimedProbe extends BasePolicy {
+  readonly seen: number[] = [];
+  override readonly fastPath: FastPath<true>;
+
+  constructor(clock: Clock | undefined) {
+    super();
+    this.fastPath = {
+      clock,
+      enter: (_context, now) => {
+        this.seen.push(now);
+        return true;
+      },
+      succeeded: () => {},
+      failed: (_ticket, _context, error) => {
+        throw error;
+      },
+    };
+  }
+
+  protected run<T>(fn: Operation<T>, context: ExecutionContext): Promise<T> {
+    return callOperation(fn, context);
+  }
+}
+
+function countingClock(start: number): Clock & { readings: number } {
+  let time = start;
+  return {
+    readings: 0,
+    now() {
+      this.readings++;
+      return time++;
+    },
+    setTimeout: (callback, delayMs) => setTimeout(callback, delayMs),
+    clearTimeout: (handle) => clearTimeout(handle as ReturnType<typeof setTimeout>),
+  };
+}
+
+describe('pipeline fast path clock', () => {
+  it('reads a clock once per call for every policy that shares it, and never for policies without one', async () => {
+    const clock = countingClock(100);
+    const outer = new TimedProbe(clock);
+    const middle = new TimedProbe(undefined);
+    const inner = new TimedProbe(clock);
+    const p = pipeline(outer, middle, inner);
+    await p.execute(() => 1);
+    await p.execute(() => 2);
+    expect(clock.readings).toBe(2);
+    expect(outer.seen).toEqual([100, 101]);
+    expect(inner.seen).toEqual([100, 101]);
+    expect(middle.seen).toEqual([Number.NaN, Number.NaN]);
+  });
+
+  it('reads each of several clocks for the policies that use it', async () => {
+    const a = countingClock(0);
+    const b = countingClock(50);
+    const first = new TimedProbe(a);
+    const second = new TimedProbe(b);
+    const third = new TimedProbe(b);
+    await pipeline(first, second, third).execute(() => 1);
+    expect([a.readings, b.readings]).toEqual([1, 1]);
+    expect([first.seen, second.seen, third.seen]).toEqual([[0], [50], [50]]);
   });
 });

@@ -1,4 +1,5 @@
 import { BasePolicy, callOperation } from './base-policy.js';
+import type { Clock } from './clock.js';
 import type { ExecutionContext } from './context.js';
 import type { FastPath } from './fast-path.js';
 import type { Operation, Policy } from './policy.js';
@@ -36,14 +37,22 @@ export class Pipeline extends BasePolicy {
     const tickets: unknown[] = new Array(end - start);
     let inside = context;
     let level = start;
+    let clock: Clock | undefined;
+    let now = Number.NaN;
     let work: Promise<T>;
     try {
       for (; level < end; level++) {
         const path = paths[level];
-        const ticket = path?.enter(inside);
+        if (path === undefined) break;
+        const pathClock = path.clock;
+        if (pathClock !== clock && pathClock !== undefined) {
+          clock = pathClock;
+          now = pathClock.now();
+        }
+        const ticket = path.enter(inside, pathClock === undefined ? Number.NaN : now);
         if (ticket === undefined) break;
         tickets[level - start] = ticket;
-        if (path!.contextInside !== undefined) inside = path!.contextInside(ticket, inside);
+        if (path.contextInside !== undefined) inside = path.contextInside(ticket, inside);
       }
       work =
         level === end

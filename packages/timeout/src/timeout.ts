@@ -87,16 +87,11 @@ export class TimeoutPolicy extends BasePolicy {
   readonly #queue: TimerQueue<ExecutionContext | AggressiveCall>;
   readonly #onTimeout = new EventEmitter<TimeoutEvent>(diagnosticsChannelName('timeout', 'timeout'));
 
-  /** Admits every cooperative call: its ticket is its deadline's entry, which holds the forked context. */
-  override readonly fastPath: FastPath<TimerQueueEntry<ExecutionContext>> = {
-    enter: (context) => (this.strategy === 'aggressive' ? undefined : this.#enter(context)),
-    contextInside: (entry) => entry.item,
-    succeeded: (entry) => this.#leave(entry),
-    failed: (entry, context, error) => {
-      this.#leave(entry);
-      throw this.#failure(error, context, entry.item);
-    },
-  };
+  /**
+   * Admits every call of a cooperative timeout: its ticket is its deadline's entry, which holds the forked
+   * context. An aggressive timeout has none: it must reject from its timer, which takes a promise of its own.
+   */
+  override readonly fastPath: FastPath<TimerQueueEntry<ExecutionContext>> | undefined;
 
   constructor(timeoutMs: number, strategy: TimeoutStrategy, clock: Clock) {
     super();
@@ -105,6 +100,19 @@ export class TimeoutPolicy extends BasePolicy {
     this.#clock = clock;
     this.#queue = new TimerQueue(clock, (item) => this.#expire(item));
     this.onTimeout = this.#onTimeout.event;
+    this.fastPath =
+      strategy === 'aggressive'
+        ? undefined
+        : {
+            clock,
+            enter: (context, now) => this.#enter(context, Number.isNaN(now) ? clock.now() : now),
+            contextInside: (entry) => entry.item,
+            succeeded: (entry) => this.#leave(entry),
+            failed: (entry, context, error) => {
+              this.#leave(entry);
+              throw this.#failure(error, context, entry.item);
+            },
+          };
   }
 
   protected run<T>(fn: Operation<T>, context: ExecutionContext): Promise<T> {
@@ -112,7 +120,7 @@ export class TimeoutPolicy extends BasePolicy {
       const deadline = this.#clock.now() + this.timeoutMs;
       return this.#runAggressive(fn, context, context.fork(deadline), deadline);
     }
-    const entry = this.#enter(context);
+    const entry = this.#enter(context, this.#clock.now());
     return callOperation(fn, entry.item).then(
       (value) => {
         this.#leave(entry);
@@ -125,9 +133,9 @@ export class TimeoutPolicy extends BasePolicy {
     );
   }
 
-  /** Starts a cooperative call: forks the context with the deadline and queues the deadline. */
-  #enter(context: ExecutionContext): TimerQueueEntry<ExecutionContext> {
-    const deadline = this.#clock.now() + this.timeoutMs;
+  /** Starts a cooperative call at clock time `now`: forks the context with the deadline and queues it. */
+  #enter(context: ExecutionContext, now: number): TimerQueueEntry<ExecutionContext> {
+    const deadline = now + this.timeoutMs;
     return this.#queue.add(context.fork(deadline), deadline) as TimerQueueEntry<ExecutionContext>;
   }
 
