@@ -31,6 +31,7 @@ export class KeyedPolicy extends BasePolicy {
   readonly #maxKeys: number;
   readonly #policies = new Map<string, Policy>();
   #mostRecentKey: string | undefined;
+  #mostRecentPolicy: Policy | undefined;
 
   constructor(make: (key: string) => Policy, maxKeys: number) {
     super();
@@ -45,6 +46,8 @@ export class KeyedPolicy extends BasePolicy {
 
   /** The policy for `key`, made (and possibly evicting the least recently used one) if there is none. */
   policyFor(key: string): Policy {
+    // Consecutive calls mostly share a key (one origin): they need no lookup and no reordering.
+    if (key === this.#mostRecentKey) return this.#mostRecentPolicy!;
     const policies = this.#policies;
     let policy = policies.get(key);
     if (policy === undefined) {
@@ -56,11 +59,12 @@ export class KeyedPolicy extends BasePolicy {
       }
       policies.set(key, policy);
       if (policies.size > this.#maxKeys) policies.delete(policies.keys().next().value!);
-    } else if (key !== this.#mostRecentKey) {
+    } else {
       policies.delete(key);
       policies.set(key, policy);
     }
     this.#mostRecentKey = key;
+    this.#mostRecentPolicy = policy;
     return policy;
   }
 
