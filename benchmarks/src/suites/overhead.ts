@@ -11,6 +11,12 @@ export type Call = () => Promise<unknown>;
 export type CaseFactory = () => Promise<Call> | Call;
 
 const noop = async (): Promise<number> => 1;
+const identity = <T>(value: T): T => value;
+const rethrow = (error: unknown): never => {
+  throw error;
+};
+/** Keeps the clock readings of the floor case observable, so that they cannot be optimised away. */
+let clockReadings = 0;
 const longLivedSignal = (): AbortSignal => new AbortController().signal;
 
 /** A policy that only passes the call on: what composing policies costs, apart from what they do. */
@@ -34,6 +40,12 @@ const names = {
 /** The cases in report order, each made in its own child process. */
 export const cases: Readonly<Record<string, CaseFactory>> = {
   [baseline]: () => noop,
+  // The floors: what any policy that must see the outcome pays (one more promise), and a timeout's clock read.
+  'floor: bare call + one .then': () => () => noop().then(identity, rethrow),
+  'floor: bare call + performance.now()': () => () => {
+    clockReadings += performance.now();
+    return noop();
+  },
   'breakwater pipeline() (empty)': () => executeNoop(pipeline()),
   'breakwater pipeline of 4 pass-through policies': () =>
     executeNoop(pipeline(new PassThrough(), new PassThrough(), new PassThrough(), new PassThrough())),
