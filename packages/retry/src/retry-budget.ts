@@ -15,14 +15,16 @@ export interface RetryBudget {
 /** Options of {@link retryBudget}. */
 export interface RetryBudgetOptions {
   /**
-   * Retries allowed per call, on top of the floor: 0.1 lets retries add at most 10% to the traffic (Google SRE's
-   * per-client budget); Finagle and Envoy use 0.2. A number >= 0 and <= 1.
+   * Retries allowed per call: 0.1 lets retries add at most 10% to the traffic whenever the calls in the window
+   * earn more retries than the floor (Google SRE's per-client budget); Finagle and Envoy use 0.2. A number >= 0
+   * and <= 1.
    * @default 0.1
    */
   ratio?: number | undefined;
   /**
-   * Retries per second allowed even without traffic, so that a quiet client can still retry: the window holds
-   * `minPerSecond * windowMs / 1000` of them. A number >= 0.
+   * The floor, in retries per second: the window always allows at least `minPerSecond * windowMs / 1000`
+   * retries, so that a quiet client can still retry. A minimum, not an addition: once `ratio` times the calls in
+   * the window exceeds it, the floor no longer counts. A number >= 0.
    * @default 10
    */
   minPerSecond?: number | undefined;
@@ -41,20 +43,22 @@ const bucketCount = 10;
 const epsilon = 1e-9;
 
 /**
- * A Finagle-style retry budget over a time-bucketed sliding window: within any window, retries may not exceed
- * `ratio` times the calls plus `minPerSecond` times the window's seconds. Memory is fixed (two arrays of 10
- * counters) and no call allocates.
+ * A retry budget over a time-bucketed sliding window: a retry is allowed while the retries in the window stay
+ * within the larger of `ratio` times the calls in it and the floor, `minPerSecond` times the window's seconds.
+ * The floor is a minimum, as in Envoy's (concurrency-based) budget, not an addition as in Finagle's: under load
+ * the ratio alone bounds the retries, so an outage costs at most `1 + ratio` times the traffic. Memory is fixed
+ * (two arrays of 10 counters) and no call allocates.
  */
 export class WindowedRetryBudget implements RetryBudget {
   /** Retries allowed per call. */
   readonly ratio: number;
-  /** Retries per second allowed without traffic. */
+  /** The floor, in retries per second: the window allows at least this many per second of it. */
   readonly minPerSecond: number;
   /** The sliding window, in milliseconds. */
   readonly windowMs: number;
   readonly #clock: Clock;
-  readonly #bucketMs: number;
-  readonly #reserve: number;
+  /** The floor over the whole window, in retries. */
+  readonly #floor: number;
   readonly #deposits = new Float64Array(bucketCount);
   readonly #withdrawals = new Float64Array(bucketCount);
   #depositTotal = 0;
@@ -67,9 +71,8 @@ export class WindowedRetryBudget implements RetryBudget {
     this.minPerSecond = minPerSecond;
     this.windowMs = windowMs;
     this.#clock = clock;
-    this.#bucketMs = windowMs / bucketCount;
-    this.#reserve = (minPerSecond * windowMs) / 1000;
-    this.#slot = Math.floor(clock.now() / this.#bucketMs);
+    this.#floor = (minPerSecond * windowMs) / 1000;
+    this.#slot = this.#slotAt(clock.now());
   }
 
   /** How many retries the budget allows now. */
@@ -92,12 +95,20 @@ export class WindowedRetryBudget implements RetryBudget {
   }
 
   #balance(): number {
-    return this.#depositTotal * this.ratio + this.#reserve - this.#withdrawalTotal;
+    return Math.max(this.#depositTotal * this.ratio, this.#floor) - this.#withdrawalTotal;
+  }
+
+  /**
+   * Multiplies before dividing: `time / (windowMs / 10)` can land just below a bucket's boundary when
+   * windowMs / 10 is not exact in binary (3849 / 128.3 gives 29.999...), which would keep a bucket a step too long.
+   */
+  #slotAt(time: number): number {
+    return Math.floor((time * bucketCount) / this.windowMs);
   }
 
   /** Empties the buckets that left the window since the last call; returns the index of the current one. */
   #rotate(): number {
-    const slot = Math.floor(this.#clock.now() / this.#bucketMs);
+    const slot = this.#slotAt(this.#clock.now());
     const elapsed = slot - this.#slot;
     if (elapsed > 0) {
       for (let i = Math.min(elapsed, bucketCount); i > 0; i--) {
@@ -118,12 +129,13 @@ function indexOf(slot: number): number {
 }
 
 /**
- * A retry budget to share between retry policies: retries stay within `ratio` of the calls plus a small floor,
- * so that an outage costs about 1.1x the normal traffic instead of `maxAttempts` times it.
+ * A retry budget to share between retry policies: retries stay within `ratio` of the calls, or a small floor
+ * when that is larger. With the defaults, a client making more than 100 calls per second sends at most 1.1x its
+ * calls during an outage, instead of `maxAttempts` times them.
  *
  * @example
  * ```ts
- * const budget = retryBudget(); // 10% plus 10 retries per second, over 10 s
+ * const budget = retryBudget(); // 10% of the calls, at least 10 retries per second, over 10 s
  * const a = retry({ budget });
  * const b = retry({ budget, maxAttempts: 5 });
  * ```
