@@ -30,15 +30,24 @@ describe('simulateStorm', () => {
     expect(r.outageCalls / r.outageLogical).toBeLessThanOrEqual(3);
   });
 
-  it('a shared retry budget holds the outage to 1 + ratio + floor / traffic', async () => {
+  it('a shared retry budget holds the outage to 1 + ratio when the ratio outweighs the floor', async () => {
     let budget: RetryBudget | undefined;
     const make = (clock: Clock): Policy => {
       budget ??= retryBudget({ clock, ratio: 0.1, minPerSecond: 10 });
       return retry({ maxAttempts: 3, clock, budget });
     };
     const r = await storm(make);
-    const bound = 1 + 0.1 + 10 / 1_000;
-    expect(r.outageCalls / r.outageLogical).toBeLessThanOrEqual(bound + 1e-9);
+    // 1,000 requests/s: the ratio's 100 retries/s outweigh the floor's 10/s, which then adds nothing.
+    expect(r.outageCalls / r.outageLogical).toBeLessThanOrEqual(1.1 + 1e-9);
     expect(r.outageCalls / r.outageLogical).toBeGreaterThan(1.05);
+  });
+
+  it('a budget per quiet client holds the outage to 1 + floor / traffic, not 1 + ratio + floor / traffic', async () => {
+    const r = await storm((clock) =>
+      retry({ maxAttempts: 3, clock, budget: retryBudget({ clock, ratio: 0.1, minPerSecond: 20 }) }),
+    );
+    // 100 requests/s per client: the floor's 20 retries/s outweigh the ratio's 10/s.
+    expect(r.outageCalls / r.outageLogical).toBeLessThanOrEqual(1.2 + 1e-9);
+    expect(r.outageCalls / r.outageLogical).toBeGreaterThan(1.15);
   });
 });

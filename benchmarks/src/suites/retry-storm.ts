@@ -52,7 +52,7 @@ const configs: readonly Config[] = [
         return retry({ clock, random: jitterFor(index), budget });
       };
     },
-    bound: `1 + 0.1 + 10/s / ${fmt(rate)}/s = ${fmt(1 + 0.1 + 10 / rate, 3)}`,
+    bound: `1 + max(0.1, 10/s / ${fmt(rate)}/s) = ${fmt(1 + Math.max(0.1, 10 / rate), 3)}`,
     target: 1.1,
   },
   {
@@ -61,7 +61,7 @@ const configs: readonly Config[] = [
     dashed: true,
     policy: () => (clock, index) =>
       retry({ clock, random: jitterFor(index), budget: retryBudget({ clock }) }),
-    bound: `1 + 0.1 + 10/s / ${fmt(ratePerClient)}/s = ${fmt(1 + 0.1 + 10 / ratePerClient, 2)}`,
+    bound: `1 + max(0.1, 10/s / ${fmt(ratePerClient)}/s) = ${fmt(1 + Math.max(0.1, 10 / ratePerClient), 2)}`,
   },
 ];
 
@@ -129,7 +129,7 @@ export const retryStorm: Suite = {
       `${outage.fromMs / 1_000} s to ${outage.toMs / 1_000} s of a ${durationMs / 1_000} s run. Each client runs its requests through`,
       'the policy in the first column. On a virtual clock (deterministic, seeded jitter), so this is behaviour, not',
       'timing. Amplification = calls that reached the dependency during the outage / logical requests started during',
-      'it. `retryBudget()` defaults: ratio 0.1 of first attempts, plus a floor of 10 retries/s, over a 10 s window.',
+      'it. `retryBudget()` defaults: ratio 0.1 of first attempts, at least 10 retries/s (the floor), over a 10 s window.',
       '',
       '![calls per second during the outage](retry-storm.svg)',
       '',
@@ -147,11 +147,12 @@ export const retryStorm: Suite = {
         rows,
       ),
       '',
-      'How to read it: with a budget, retries per request = ratio (0.1 of first attempts) + floor / traffic. The floor',
-      '(10 retries/s) is per budget: shared by all clients of a process it adds 10/s to the whole traffic (0.005 here);',
-      'one budget per small client adds 10/s per client, a 20% allowance for clients of 50 requests/s. Share one budget',
-      'per downstream service. The budget spends its allowance in a burst whenever the window frees it (every 10 s',
-      'here), which the chart shows as spikes.',
+      'How to read it: with a budget, retries per request = max(ratio, floor / traffic): 0.1 of first attempts, or the',
+      'floor (10 retries/s) when a budget sees 100 requests/s or less. The floor is a minimum, not an addition, and it',
+      `is per budget: shared by all clients of a process (${fmt(rate)} requests/s here) it never counts, so the ratio alone`,
+      `bounds the outage; one budget per small client of ${ratePerClient} requests/s gets the floor, a ${fmt((100 * 10) / ratePerClient)}% allowance. Share one`,
+      'budget per downstream service. The budget spends its allowance in a burst whenever the window frees it (every',
+      '10 s here), which the chart shows as spikes.',
     ].join('\n');
     return {
       markdown,
