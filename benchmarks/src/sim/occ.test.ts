@@ -8,6 +8,7 @@ const withJitter =
   (clock: Clock, random: () => number): Policy =>
     retry({
       maxAttempts: Number.MAX_SAFE_INTEGER,
+      allowUnsafeRetries: true,
       backoff: exponentialBackoff({ initialMs: 10, maxMs: 2_000, jitter }),
       maxDelayMs: 2_000,
       clock,

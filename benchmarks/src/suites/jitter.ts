@@ -71,6 +71,7 @@ async function sweep(
         // Clients keep trying until they win, as in the simulator; only the cap bounds a single wait.
         retry({
           maxAttempts: Number.MAX_SAFE_INTEGER,
+          allowUnsafeRetries: true,
           backoff: mode.backoff(),
           maxDelayMs: 2_000,
           clock,
@@ -176,7 +177,7 @@ export const jitter: Suite = {
     const markdown = [
       `N clients start together and each updates one shared row once with optimistic concurrency (read the`,
       `version, then write conditionally on it); a stale write fails and the client retries under`,
-      '`retry({ maxAttempts: Number.MAX_SAFE_INTEGER, backoff, maxDelayMs: 2_000, clock, random })`. This is the',
+      '`retry({ maxAttempts: Number.MAX_SAFE_INTEGER, allowUnsafeRetries: true, backoff, maxDelayMs: 2_000, clock, random })`. This is the',
       "model of Brooker's published simulator (every message takes |N(10 ms, 2 ms)|, base 5 ms, cap 2 s), run on",
       '`virtualClock()` from `@breakwater/testing` with `seededRandom()`: the numbers are deterministic. Each point',
       `is the mean of ${trials} trials (trial t uses the same seed for every backoff). Calls are writes that reach the`,

@@ -223,7 +223,7 @@ describe('standardPipeline', () => {
       /retry waits can add up to 40000 ms \(retry.maxAttempts 5\), which does not fit in totalTimeoutMs \(30000\)/,
     ],
     [
-      { retry: { maxAttempts: Number.POSITIVE_INFINITY, budget: retryBudget() } },
+      { retry: { maxAttempts: Number.POSITIVE_INFINITY, allowUnsafeRetries: true, budget: retryBudget() } },
       /retry.maxAttempts must be finite/,
     ],
     [{ retry: 3 }, /retry must be an options object or false, received 3/],

@@ -565,10 +565,25 @@ describe('retry', () => {
       expect(log.at(-1)).toBe('deposit');
     });
 
-    it('lets maxAttempts be Infinity only with a budget, which then bounds the retries', async () => {
+    it('caps maxAttempts at 11 unless allowUnsafeRetries lifts the cap', async () => {
+      expect(retry({ maxAttempts: 11 }).maxAttempts).toBe(11);
+      const clock = virtualClock();
+      const policy = retry({ maxAttempts: 20, allowUnsafeRetries: true, backoff: 0, clock });
+      const { calls, op } = alwaysFailing(clock);
+      await expect(policy.execute(op)).rejects.toThrow('failure 20');
+      expect(calls).toHaveLength(20);
+    });
+
+    it('lets maxAttempts be Infinity only with allowUnsafeRetries and a budget, which then bounds the retries', async () => {
       const clock = virtualClock();
       const budget = retryBudget({ ratio: 0, minPerSecond: 1, windowMs: 5_000, clock });
-      const policy = retry({ maxAttempts: Number.POSITIVE_INFINITY, backoff: 0, budget, clock });
+      const policy = retry({
+        maxAttempts: Number.POSITIVE_INFINITY,
+        allowUnsafeRetries: true,
+        backoff: 0,
+        budget,
+        clock,
+      });
       expect(policy.maxAttempts).toBe(Number.POSITIVE_INFINITY);
       const { calls, op } = alwaysFailing(clock);
       await expect(policy.execute(op)).rejects.toThrow('failure 6');
@@ -712,7 +727,26 @@ describe('retry', () => {
       [{ maxAttempts: 2.5 }, RangeError, 'retry: maxAttempts must be an integer >= 1, received 2.5'],
       [{ maxAttempts: '3' }, TypeError, 'retry: maxAttempts must be an integer >= 1, received "3"'],
       [{ maxAttempts: Number.NaN }, RangeError, 'retry: maxAttempts must be an integer >= 1, received NaN'],
-      [{ maxAttempts: Number.POSITIVE_INFINITY }, RangeError, 'retry: maxAttempts Infinity needs a budget'],
+      [
+        { maxAttempts: 12 },
+        RangeError,
+        'retry: maxAttempts must be at most 11 (10 retries), received 12; set allowUnsafeRetries: true if you mean it',
+      ],
+      [
+        { maxAttempts: Number.POSITIVE_INFINITY, budget: retryBudget() },
+        RangeError,
+        'retry: maxAttempts must be at most 11 (10 retries), received Infinity',
+      ],
+      [
+        { maxAttempts: Number.POSITIVE_INFINITY, allowUnsafeRetries: true },
+        RangeError,
+        'retry: maxAttempts Infinity needs a budget',
+      ],
+      [
+        { allowUnsafeRetries: 'yes' },
+        TypeError,
+        'retry: allowUnsafeRetries must be a boolean, received "yes"',
+      ],
       [{ backoff: -5 }, RangeError, 'retry: backoff must be a number >= 0 and <= 2147483647, received -5'],
       [
         { backoff: 'exponential' },

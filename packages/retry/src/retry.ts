@@ -1,5 +1,6 @@
 import {
   BasePolicy,
+  booleanOption,
   type Clock,
   type Context,
   callOperation,
@@ -63,12 +64,18 @@ export interface GiveUpEvent {
 /** Options of {@link retry}. */
 export interface RetryOptions {
   /**
-   * How many attempts a call makes at most, the first one included: an integer >= 1. `Infinity` is accepted
-   * only together with a `budget`, and then retries go on until the budget, an enclosing timeout's deadline or
-   * the caller stops them.
+   * How many attempts a call makes at most, the first one included: an integer from 1 to 11 (at most 10
+   * retries). More, or `Infinity`, only with `allowUnsafeRetries`; `Infinity` also needs a `budget`, and then
+   * retries go on until the budget, an enclosing timeout's deadline or the caller stops them.
    * @default 3
    */
   maxAttempts?: number | undefined;
+  /**
+   * Lifts the cap of 11 attempts per call. Each attempt multiplies the load a failing service sees, so a
+   * larger `maxAttempts` is most likely a mistake; set this only when you mean it.
+   * @default false
+   */
+  allowUnsafeRetries?: boolean | undefined;
   /**
    * The wait before each retry: a {@link Backoff}, or a number of milliseconds for a constant one.
    * @default exponentialBackoff() (full jitter, 500 ms doubling up to 30 s)
@@ -261,6 +268,8 @@ function retryAfterOf(error: unknown): number | undefined {
 }
 
 const maxTimerDelayMs = 2_147_483_647;
+/** Ten retries: more multiplies a failing service's load beyond reason (gRPC stops at 5 attempts). */
+const maxSafeAttempts = 11;
 
 /**
  * Retries failed calls with exponential backoff and full jitter by default, at most 3 attempts in all.
@@ -279,6 +288,7 @@ const maxTimerDelayMs = 2_147_483_647;
 export function retry(options?: RetryOptions): RetryPolicy {
   const read = readOptions('retry', options, [
     'maxAttempts',
+    'allowUnsafeRetries',
     'backoff',
     'shouldHandle',
     'budget',
@@ -290,16 +300,20 @@ export function retry(options?: RetryOptions): RetryPolicy {
     'random',
   ]);
   const budget = budgetOption(read.budget);
-  let maxAttempts: number;
-  if (read.maxAttempts === Number.POSITIVE_INFINITY) {
-    if (budget === undefined) {
-      throw new RangeError(
-        'retry: maxAttempts Infinity needs a budget (e.g. retryBudget()), so that retries stay a bounded share of the traffic',
-      );
-    }
-    maxAttempts = Number.POSITIVE_INFINITY;
-  } else {
-    maxAttempts = integerOption('retry', 'maxAttempts', read.maxAttempts, 3, { min: 1 });
+  const allowUnsafeRetries = booleanOption('retry', 'allowUnsafeRetries', read.allowUnsafeRetries, false);
+  const maxAttempts =
+    read.maxAttempts === Number.POSITIVE_INFINITY
+      ? Number.POSITIVE_INFINITY
+      : integerOption('retry', 'maxAttempts', read.maxAttempts, 3, { min: 1 });
+  if (maxAttempts > maxSafeAttempts && !allowUnsafeRetries) {
+    throw new RangeError(
+      `retry: maxAttempts must be at most ${maxSafeAttempts} (${maxSafeAttempts - 1} retries), received ${maxAttempts}; set allowUnsafeRetries: true if you mean it`,
+    );
+  }
+  if (maxAttempts === Number.POSITIVE_INFINITY && budget === undefined) {
+    throw new RangeError(
+      'retry: maxAttempts Infinity needs a budget (e.g. retryBudget()), so that retries stay a bounded share of the traffic',
+    );
   }
   const policy = new RetryPolicy({
     maxAttempts,
