@@ -210,35 +210,11 @@ export class CircuitBreakerPolicy extends BasePolicy {
       this.#probeSuccesses = initialState.probeSuccesses ?? 0;
       this.#probesLeft = halfOpenProbes - this.#probeSuccesses;
     }
-    const timed = breaker.measure === 'duration';
     this.fastPath = {
-      clock: timed ? clock : undefined,
-      enter: (context, now) => {
-        if (this.#state !== 'closed') return undefined;
-        return timed
-          ? new TimedCall(this.#generation, Number.isNaN(now) ? clock.now() : now, context)
-          : this.#generation;
-      },
-      succeeded: (ticket) => {
-        if (typeof ticket === 'number') {
-          if (ticket === this.#generation)
-            this.#counter.success(this.#measure === 'time' ? clock.now() : 0, 0);
-        } else if (ticket.generation === this.#generation) {
-          this.#record(success, undefined, ticket.context, ticket.start);
-        }
-      },
-      failed: (ticket, context, error) => {
-        const generation = typeof ticket === 'number' ? ticket : ticket.generation;
-        if (generation === this.#generation) {
-          this.#record(
-            this.#classify(error, context),
-            error,
-            context,
-            typeof ticket === 'number' ? 0 : ticket.start,
-          );
-        }
-        throw error;
-      },
+      clock: breaker.measure === 'duration' ? clock : undefined,
+      enter: (context, now) => (this.#state === 'closed' ? this.#admit(context, now) : undefined),
+      succeeded: (ticket) => this.#closedSucceeded(ticket),
+      failed: (ticket, context, error) => this.#closedFailed(ticket, context, error),
     };
   }
 
@@ -311,40 +287,55 @@ export class CircuitBreakerPolicy extends BasePolicy {
   }
 
   #runClosed<T>(fn: Operation<T>, context: ExecutionContext): Promise<T> {
-    const generation = this.#generation;
-    if (this.#measure === 'duration') return this.#runTimed(fn, context, generation);
-    return callOperation(fn, context).then(this.#closedSuccess as (value: T) => T, (error: unknown) => {
-      if (generation === this.#generation) this.#record(this.#classify(error, context), error, context, 0);
-      throw error;
-    });
+    const ticket = this.#admit(context, Number.NaN);
+    const onFulfilled =
+      typeof ticket === 'number'
+        ? (this.#closedSuccess as (value: T) => T)
+        : (value: T): T => {
+            this.#closedSucceeded(ticket);
+            return value;
+          };
+    return callOperation(fn, context).then(onFulfilled, (error: unknown) =>
+      this.#closedFailed(ticket, context, error),
+    );
   }
 
-  /** A closed call whose duration counts, e.g. for slow calls: its own callbacks carry its start time. */
-  #runTimed<T>(fn: Operation<T>, context: ExecutionContext, generation: number): Promise<T> {
-    const start = this.#clock.now();
-    return callOperation(fn, context).then(
-      (value) => {
-        if (generation === this.#generation) this.#record(success, undefined, context, start);
-        return value;
-      },
-      (error: unknown) => {
-        if (generation === this.#generation)
-          this.#record(this.#classify(error, context), error, context, start);
-        throw error;
-      },
-    );
+  /**
+   * Admits a call while closed, at clock time `now` (`NaN`: not read yet). Its ticket is the generation it was
+   * admitted in, or a {@link TimedCall} when durations count.
+   */
+  #admit(context: ExecutionContext, now: number): number | TimedCall {
+    if (this.#measure !== 'duration') return this.#generation;
+    return new TimedCall(this.#generation, Number.isNaN(now) ? this.#clock.now() : now, context);
+  }
+
+  /** A call admitted while closed succeeded; it counts only if the circuit has not changed since. */
+  #closedSucceeded(ticket: number | TimedCall): void {
+    if (typeof ticket !== 'number') {
+      if (ticket.generation === this.#generation)
+        this.#record(success, undefined, ticket.context, ticket.start);
+    } else if (ticket === this.#generation) {
+      // An untimed success can never open the circuit, so it needs no context.
+      this.#counter.success(this.#measure === 'time' ? this.#clock.now() : 0, 0);
+    }
+  }
+
+  /** A call admitted while closed failed: counted if the circuit has not changed since, and rethrown. */
+  #closedFailed(ticket: number | TimedCall, context: ExecutionContext, error: unknown): never {
+    const timed = typeof ticket !== 'number';
+    if ((timed ? ticket.generation : ticket) === this.#generation) {
+      this.#record(this.#classify(error, context), error, context, timed ? ticket.start : 0);
+    }
+    throw error;
   }
 
   /**
    * The success callback of every untimed call admitted in the current closed period, made once per period, so
    * that a successful call allocates no closure of its own (a capturing closure costs ~300 bytes per call).
-   * It needs no context: only a slow call may open the circuit on success, and untimed calls are never slow.
    */
   #successCallback(generation: number): (value: unknown) => unknown {
     return (value) => {
-      if (generation === this.#generation) {
-        this.#counter.success(this.#measure === 'time' ? this.#clock.now() : 0, 0);
-      }
+      this.#closedSucceeded(generation);
       return value;
     };
   }
