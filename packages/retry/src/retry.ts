@@ -157,10 +157,7 @@ export class RetryPolicy extends BasePolicy {
 
   /** Admits every call: its ticket is the context of the first attempt, and a failure starts the retries. */
   override readonly fastPath: FastPath<ExecutionContext> = {
-    enter: (context) => {
-      this.#settings.budget?.deposit();
-      return context.withAttempt(1);
-    },
+    enter: (context) => this.#begin(context),
     contextInside: (first) => first,
     succeeded: () => {},
     failed: (first, context, error, again) => this.#retry(again, context, first, error),
@@ -176,11 +173,16 @@ export class RetryPolicy extends BasePolicy {
   }
 
   protected run<T>(fn: Operation<T>, context: ExecutionContext): Promise<T> {
-    this.#settings.budget?.deposit();
-    const first = context.withAttempt(1);
+    const first = this.#begin(context);
     return callOperation(fn, first).then(undefined, (error: unknown) =>
       this.#retry(fn, context, first, error),
     );
+  }
+
+  /** Starts a call: counts it in the budget, and returns the context of its first attempt. */
+  #begin(context: ExecutionContext): ExecutionContext {
+    this.#settings.budget?.deposit();
+    return context.withAttempt(1);
   }
 
   async #retry<T>(
