@@ -117,6 +117,21 @@ describe('redisStore', () => {
     await expect(store.claim('to', claim('o2'))).rejects.toThrow(/authenticate/);
   });
 
+  it('refuses an unsealed response when it has keys, so a record planted in Redis is never replayed', async () => {
+    const plain = redisStore({ client: admin, prefix: 'plant' });
+    await plain.claim('r', claim('o1'));
+    await plain.complete('r', 'o1', response, 60_000);
+    expect((await admin.hGet('plant:r', 'r'))!.startsWith('{')).toBe(true);
+    const sealed = redisStore({
+      client: admin,
+      prefix: 'plant',
+      encryptionKeys: [{ id: 'k', key: randomBytes(32) }],
+    });
+    await expect(sealed.claim('r', claim('o2'))).rejects.toThrow(
+      'redisStore: a stored response is not sealed, but encryptionKeys are set',
+    );
+  });
+
   it('reports a record of an unknown schema version instead of misreading it', async () => {
     await admin.hSet('ver:x', { v: '99', st: 'c' });
     await expect(redisStore({ client: admin, prefix: 'ver' }).claim('x', claim('o1'))).rejects.toThrow(

@@ -21,7 +21,8 @@ const KEY_ID = /^[A-Za-z0-9_-]{1,64}$/;
 /**
  * Turns stored responses into the string kept in Redis and back: JSON with the body in base64, optionally
  * sealed with AES-256-GCM (random 96-bit IV, the record key as associated data so a sealed response cannot be
- * moved to another key). New records use the first key; every listed key can still open older ones.
+ * moved to another key). New records use the first key; every listed key can still open older ones. With keys,
+ * an unsealed record is refused.
  */
 export class ResponseCodec {
   readonly #keys: readonly EncryptionKey[];
@@ -63,8 +64,10 @@ export class ResponseCodec {
       decipher.setAAD(Buffer.from(recordKey, 'utf8'));
       decipher.setAuthTag(sealed.subarray(12, 28));
       json = Buffer.concat([decipher.update(sealed.subarray(28)), decipher.final()]).toString('utf8');
-    } else if (this.#keys.length > 0 && !value.startsWith('{')) {
-      throw new Error('redisStore: a stored response is neither JSON nor sealed');
+    } else if (this.#keys.length > 0) {
+      // With keys, only a sealed record is trusted: a plain one could have been planted by anyone who can
+      // write to Redis, and the seal's tamper check would never run.
+      throw new Error('redisStore: a stored response is not sealed, but encryptionKeys are set');
     }
     const wire = JSON.parse(json) as Wire;
     return {
