@@ -151,6 +151,30 @@ describe('resilience() interceptor over undici.request', () => {
     expect(route.requests[0]!.body.toString()).toBe('one-shot');
   });
 
+  it('answers when a custom pipeline fulfils without a response: the held one, else a TypeError', async () => {
+    /** Turns every failure of the operation into a fulfilment, as a fallback value would. */
+    class Swallow extends BasePolicy {
+      protected run<T>(fn: Operation<T>, context: ExecutionContext): Promise<T> {
+        return Promise.resolve(fn(context)).catch(() => 'fallback' as T);
+      }
+    }
+    /** Fulfils without calling the operation at all. */
+    class Skip extends BasePolicy {
+      protected run<T>(): Promise<T> {
+        return Promise.resolve('skipped' as T);
+      }
+    }
+    const route = server.route('GET /swallowed', { status: 503, body: 'down' });
+    const held = await request(`${server.origin}/swallowed`, {
+      dispatcher: agentWith({ pipeline: new Swallow() }),
+    });
+    expect([held.statusCode, await held.body.text(), route.count]).toEqual([503, 'down', 1]);
+    await expect(
+      request(`${server.origin}/swallowed`, { dispatcher: agentWith({ pipeline: new Skip() }) }),
+    ).rejects.toThrow('resilience: the pipeline fulfilled without a response');
+    expect(route.count).toBe(1);
+  });
+
   it('opens the breaker of a failing origin while another origin keeps working', async () => {
     await using other = await startFaultServer();
     const failing = server.route('GET /flaky', { status: 500 });

@@ -215,7 +215,25 @@ class DispatchCall implements DispatchController {
     const running = requestStartChannel.hasSubscribers
       ? runRequestStart(context, info, () => this.settings.policy.execute(this.#attempt, context))
       : this.settings.policy.execute(this.#attempt, context);
-    running.then(undefined, (error: unknown) => this.#settleFailure(error));
+    running.then(
+      () => this.#settleFulfilled(),
+      (error: unknown) => this.#settleFailure(error),
+    );
+  }
+
+  /**
+   * The pipeline fulfilled. Normally an attempt's response already reached the handler; a policy that answers
+   * without one (a fallback value, say) leaves the handler the held response, or the last error.
+   */
+  #settleFulfilled(): void {
+    if (this.#answered) return;
+    this.#settleFailure(
+      this.#held?.error ??
+        this.#lastError ??
+        new TypeError(
+          'resilience: the pipeline fulfilled without a response; its policies must return the attempt',
+        ),
+    );
   }
 
   /** The pipeline gave up with `error`: the handler gets the held response or the error. */

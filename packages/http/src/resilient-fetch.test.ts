@@ -190,6 +190,17 @@ describe.each(implementations)('resilientFetch over %s', (_name, baseFetch) => {
     expect(route.count).toBe(1);
   });
 
+  it('never resends a Request whose stream body fetch uses because init gives body null', async () => {
+    const route = server.route('PUT /null-init-body', { status: 503 });
+    const fetch = resilientFetch({ fetch: baseFetch, pipeline: retry({ maxAttempts: 3, backoff: 1 }) });
+    const RequestClass = baseFetch === globalThis.fetch ? Request : (await import('undici')).Request;
+    const request = new RequestClass(url('/null-init-body'), { method: 'PUT', body: 'once' });
+    const response = await fetch(request as Request, { body: null });
+    expect(response.status).toBe(503);
+    expect(route.count).toBe(1);
+    expect(route.requests[0]!.body.toString()).toBe('once');
+  });
+
   it('retries network errors: a reset before the response and in the middle of the headers', async () => {
     const route = server.route('GET /reset', [
       { reset: 'before-response' },
@@ -292,6 +303,26 @@ describe.each(implementations)('resilientFetch over %s', (_name, baseFetch) => {
       await response.arrayBuffer();
     }
     expect(getEventListeners(controller.signal, 'abort')).toHaveLength(0);
+  });
+
+  it('answers a pipeline that fulfils without a response with the held one, else a TypeError', async () => {
+    class Swallow extends BasePolicy {
+      protected run<T>(fn: Operation<T>, context: ExecutionContext): Promise<T> {
+        return Promise.resolve(fn(context)).catch(() => undefined as T);
+      }
+    }
+    class Skip extends BasePolicy {
+      protected run<T>(): Promise<T> {
+        return Promise.resolve(undefined as T);
+      }
+    }
+    const route = server.route('GET /swallowed', { status: 503, body: 'down' });
+    const held = await resilientFetch({ fetch: baseFetch, pipeline: new Swallow() })(url('/swallowed'));
+    expect([held.status, await held.text(), route.count]).toEqual([503, 'down', 1]);
+    await expect(
+      resilientFetch({ fetch: baseFetch, pipeline: new Skip() })(url('/swallowed')),
+    ).rejects.toThrow('resilientFetch: the pipeline fulfilled without a response');
+    expect(route.count).toBe(1);
   });
 
   it('puts the request in the context under httpRequestKey before any policy runs', async () => {

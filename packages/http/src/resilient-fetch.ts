@@ -151,9 +151,9 @@ class FetchCall {
     const request = isRequestLike(input) ? input : undefined;
     const method = upperCaseMethod(init?.method ?? request?.method ?? 'GET');
     const info = new FetchRequestInfo(method, input, request, init);
-    const body = init !== undefined && 'body' in init ? init.body : request?.body;
-    // A Request's own body is a stream: it can be read once, so only a body given in init is replayable.
-    const replayable = init?.body != null ? isReplayableFetchBody(init.body) : body == null;
+    // A Request's own body is a stream: it can be read once, so only a body given in init is replayable. fetch
+    // uses the Request's body when init's is null or missing.
+    const replayable = init?.body != null ? isReplayableFetchBody(init.body) : request?.body == null;
     info.retryable =
       replayable &&
       (isIdempotentMethod(method) ||
@@ -172,6 +172,15 @@ class FetchCall {
         ? runRequestStart(context, info, () => this.#settings.policy.execute(this.#attempt, context))
         : this.#settings.policy.execute(this.#attempt, context);
       const response = await (signal === undefined ? running : raceAbort(running, signal));
+      if (typeof (response as Partial<Response> | undefined)?.status !== 'number') {
+        // A policy answered without a response: the caller gets the held one, or the last error.
+        throw (
+          this.#lastError ??
+          new TypeError(
+            'resilientFetch: the pipeline fulfilled without a response; its policies must return the attempt',
+          )
+        );
+      }
       // A policy (a fallback, say) may answer with something other than the failed response it held.
       const held = this.#held;
       this.#held = undefined;
