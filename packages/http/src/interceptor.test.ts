@@ -381,6 +381,18 @@ describe('resilience() request info (read after the request settled, as late rea
     expect(info.retryable).toBe(true);
   });
 
+  it('serializes an origin string as new URL().origin does, so it keys and matches like resilientFetch', async () => {
+    for (const [given, origin] of [
+      ['HTTP://API.test:80', 'http://api.test'],
+      ['https://api.test:443/', 'https://api.test'],
+      ['http://api.test:8080', 'http://api.test:8080'],
+    ] as const) {
+      const info = await recordInfo({ origin: given, path: '/x', method: 'GET' });
+      expect(info.origin).toBe(origin);
+      expect(info.url).toBe(`${origin}/x`);
+    }
+  });
+
   it('reads an origin given as a URL and headers given as an object', async () => {
     const info = await recordInfo({
       origin: new URL('https://api.test'),

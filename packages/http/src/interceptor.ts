@@ -24,6 +24,7 @@ import {
   upperCaseMethod,
 } from './request-info.js';
 import { parseRetryAfter } from './retry-after.js';
+import { urlOrigin } from './url-origin.js';
 
 type Dispatch = Dispatcher.Dispatch;
 type DispatchOptions = Dispatcher.DispatchOptions;
@@ -101,10 +102,18 @@ class DispatchRequestInfo implements HttpRequestInfo {
   }
 }
 
-/** `scheme://host:port` of a dispatch's origin, which undici gives as a string or a URL. */
+/**
+ * The origin of a dispatch, which undici gives as a string or a URL, serialized as `new URL().origin` does (as
+ * `resilientFetch` keys its calls and `honorsIdempotencyKeys` compares). One undici cannot parse is left for
+ * undici to reject, as it is.
+ */
 function dispatchOrigin(origin: DispatchOptions['origin']): string {
-  const text = typeof origin === 'string' ? origin : (origin?.origin ?? '');
-  return text.endsWith('/') ? text.slice(0, -1) : text;
+  if (typeof origin !== 'string') return origin?.origin ?? '';
+  try {
+    return urlOrigin(origin);
+  } catch {
+    return origin;
+  }
 }
 
 /**
