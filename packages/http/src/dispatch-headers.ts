@@ -30,18 +30,25 @@ class DispatchHeaders implements HttpHeaderReader {
       }
       return found;
     }
-    if (typeof (headers as Headers).get === 'function') return (headers as Headers).get(name);
-    // A one-shot iterable cannot be read here without taking it from undici: treat it as opaque.
+    // Headers (global or undici's own class) compare names case-insensitively; a Map's get would not.
+    if (Object.prototype.toString.call(headers) === '[object Headers]') return (headers as Headers).get(name);
+    // A Map can be read again; any other one-shot iterable cannot without taking it from undici: opaque.
+    if (headers instanceof Map) return findEntry(headers, wanted);
     if (typeof (headers as Iterable<unknown>)[Symbol.iterator] === 'function') return null;
-    for (const [key, value] of Object.entries(headers as Record<string, unknown>)) {
-      if (key.toLowerCase() === wanted && value !== undefined) {
-        return Array.isArray(value) ? value.join(', ') : String(value);
-      }
-    }
-    return null;
+    return findEntry(Object.entries(headers as Record<string, unknown>), wanted);
   }
 
   has(name: string): boolean {
     return this.get(name) !== null;
   }
+}
+
+/** The value of the entries named `wanted` (lower case), joined as HTTP joins repeated fields. */
+function findEntry(entries: Iterable<[unknown, unknown]>, wanted: string): string | null {
+  for (const [key, value] of entries) {
+    if (String(key).toLowerCase() === wanted && value !== undefined) {
+      return Array.isArray(value) ? value.join(', ') : String(value);
+    }
+  }
+  return null;
 }

@@ -405,6 +405,28 @@ describe('resilience() request info (read after the request settled, as late rea
     expect(info.retryable).toBe(false);
   });
 
+  it('reads headers given as a Map or as Headers case-insensitively', async () => {
+    const { Headers: UndiciHeaders } = await import('undici');
+    for (const headers of [
+      new Map([['Idempotency-Key', 'k1']]),
+      new Headers({ 'Idempotency-Key': 'k1' }),
+      new UndiciHeaders({ 'Idempotency-Key': 'k1' }),
+    ]) {
+      const info = await recordInfo(
+        {
+          origin: 'http://api.test:8080',
+          path: '/a',
+          method: 'POST',
+          body: '{}',
+          headers: headers as never,
+        },
+        { honorsIdempotencyKeys: ['http://api.test:8080'] },
+      );
+      expect(info.headers.get('idempotency-key')).toBe('k1');
+      expect(info.retryable).toBe(true);
+    }
+  });
+
   it('works out retryable from the method, the body and an honoured Idempotency-Key', async () => {
     const honours = { honorsIdempotencyKeys: ['http://api.test:8080'] };
     const keyed = { 'Idempotency-Key': 'k1' };
