@@ -1,7 +1,11 @@
 import { type Context, diagnosticsChannelName, type Event, EventEmitter } from '@breakwater/core';
 import { CacheControl } from './cache-control.js';
 import type { CacheRequest } from './cache-request.js';
-import { type FallbackCacheSettings, readFallbackCacheOptions } from './fallback-cache-options.js';
+import {
+  type FallbackCacheSettings,
+  readFallbackCacheOptions,
+  safeMethods,
+} from './fallback-cache-options.js';
 import type { FallbackReason } from './fallback-reason.js';
 import type { ResponseHead } from './response-head.js';
 import { entryOverheadBytes, ResponseStore, type StoredResponse } from './response-store.js';
@@ -255,9 +259,6 @@ function ageSeconds(ageMs: number, stale: boolean): number {
   const seconds = Math.floor(ageMs / 1000);
   return stale && seconds === 0 ? 1 : seconds;
 }
-
-/** Methods that never invalidate (RFC 9110 §9.2.1). */
-const safeMethods: ReadonlySet<string> = new Set(['GET', 'HEAD', 'OPTIONS', 'TRACE', 'QUERY']);
 
 /** Whether a method is unsafe, so that its success invalidates stored responses. */
 export function isUnsafeMethod(method: string): boolean {

@@ -21,6 +21,11 @@ const cases: readonly Case[] = [
     TypeError,
     'methods may only hold the safe methods GET, HEAD, OPTIONS, TRACE (upper-case), received "get"',
   ],
+  [
+    { methods: ['QUERY'] },
+    TypeError,
+    'methods may only hold the safe methods GET, HEAD, OPTIONS, TRACE (upper-case), received "QUERY"',
+  ],
   [{ principal: 'user' }, TypeError, 'principal must be a function, received "user"'],
   [{ failureStatuses: 503 }, TypeError, 'failureStatuses must be an array of status codes, received 503'],
   [

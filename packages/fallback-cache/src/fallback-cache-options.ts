@@ -22,8 +22,9 @@ export interface FallbackCacheBaseOptions {
    */
   mode?: 'shared' | 'private' | undefined;
   /**
-   * The methods whose responses are stored and served: safe methods only (`GET`, `HEAD`, `OPTIONS`,
-   * `TRACE`), upper-case. A HEAD request may be served from a stored GET response.
+   * The methods whose responses are stored and served: safe methods without a request body only (`GET`,
+   * `HEAD`, `OPTIONS`, `TRACE`; not `QUERY`, whose response depends on the body), upper-case. A HEAD request
+   * may be served from a stored GET response.
    * @default ['GET', 'HEAD']
    */
   methods?: readonly string[] | undefined;
@@ -32,8 +33,9 @@ export interface FallbackCacheBaseOptions {
    * request's responses are stored in, and served from, a partition of their own, which no other principal
    * reads; the value is only ever kept as an HMAC. When it returns `undefined`, a request carrying
    * `Authorization`, `Proxy-Authorization` or `Cookie` has its response stored (shared) only if the response
-   * says `public`, `s-maxage` or `must-revalidate` (RFC 9111 §3.5). Called once per request with a cacheable
-   * method; it must be synchronous and cheap.
+   * says `public`, `s-maxage` or `must-revalidate` (RFC 9111 §3.5). Called at most once per request with a
+   * cacheable method, and only when its response may be stored or a stored one may answer its failure (never
+   * for a `no-store` response, say); it must be synchronous and cheap.
    * @default none: no partitions
    */
   principal?: ((request: CacheRequest) => string | undefined) | undefined;
@@ -142,7 +144,15 @@ export interface FallbackCacheSettings {
   readonly name: string;
 }
 
-const safeMethods: ReadonlySet<string> = new Set(['GET', 'HEAD', 'OPTIONS', 'TRACE']);
+/** The safe methods (RFC 9110 §9.2.1, plus QUERY): their success never invalidates stored responses. */
+export const safeMethods: ReadonlySet<string> = new Set(['GET', 'HEAD', 'OPTIONS', 'TRACE', 'QUERY']);
+/**
+ * The methods `methods` may list: the safe ones but QUERY. A QUERY response depends on the request body,
+ * which this cache does not key on, so storing it would answer one query with another's result.
+ */
+const cacheableMethods: ReadonlySet<string> = new Set(
+  [...safeMethods].filter((method) => method !== 'QUERY'),
+);
 const defaultMethods = ['GET', 'HEAD'] as const;
 const defaultFailureStatuses = [500, 502, 503, 504] as const;
 const maxTimerMs = 2_147_483_647;
@@ -291,9 +301,9 @@ function methodsOption(name: string, value: unknown): ReadonlySet<string> {
     throw new TypeError(`${name}: methods must be an array of methods, received ${describeValue(value)}`);
   }
   for (const method of value as unknown[]) {
-    if (typeof method !== 'string' || !safeMethods.has(method)) {
+    if (typeof method !== 'string' || !cacheableMethods.has(method)) {
       throw new TypeError(
-        `${name}: methods may only hold the safe methods ${[...safeMethods].join(', ')} (upper-case), received ${describeValue(method)}`,
+        `${name}: methods may only hold the safe methods ${[...cacheableMethods].join(', ')} (upper-case), received ${describeValue(method)}`,
       );
     }
   }
