@@ -13,6 +13,7 @@ import {
   planStore,
   requestForbidsFallback,
   type Scope,
+  type ScopedRequest,
   type StorePlan,
   scopeOf,
   servableAge,
@@ -65,16 +66,27 @@ export interface Hit {
 export const cacheStatusName = 'breakwater';
 
 /** The request side of one cacheable call: what storing and serving both need, computed once. */
-export class CacheCall {
+export class CacheCall implements ScopedRequest {
   readonly request: CacheRequest;
-  readonly scope: Scope;
+  readonly #settings: FallbackCacheSettings;
+  /**
+   * `undefined` until first needed: it calls the user's `principal()` and reads request headers (which
+   * `resilientFetch` builds lazily), and most responses are never stored nor replaced.
+   */
+  #scope: Scope | undefined;
   /** `null` until first needed: most responses are never stored nor replaced, and parsing a URL costs. */
   #url: string | undefined | null = null;
   #urlKey: string | undefined;
 
-  constructor(request: CacheRequest, scope: Scope) {
+  constructor(request: CacheRequest, settings: FallbackCacheSettings) {
     this.request = request;
-    this.scope = scope;
+    this.#settings = settings;
+  }
+
+  /** Who the request is made for: its principal's partition, or shared. */
+  get scope(): Scope {
+    if (this.#scope === undefined) this.#scope = scopeOf(this.#settings, this.request);
+    return this.#scope;
   }
 
   /** The URL without its fragment, or `undefined` when it does not parse (never stored then). */
@@ -119,12 +131,12 @@ export class FallbackCacheCore {
   /** Starts a call: `undefined` when its method is not cached (the call then passes through). */
   begin(request: CacheRequest): CacheCall | undefined {
     if (!this.settings.methods.has(request.method)) return undefined;
-    return new CacheCall(request, scopeOf(this.settings, request));
+    return new CacheCall(request, this.settings);
   }
 
   /** The plan to store a response to `call`, or `undefined` when it must not be stored. */
   plan(call: CacheCall, head: ResponseHead, decoded: boolean): StorePlan | undefined {
-    const plan = planStore(this.settings, call.request, call.scope, head, this.settings.clock.now(), decoded);
+    const plan = planStore(this.settings, call, head, this.settings.clock.now(), decoded);
     return plan === undefined || call.url === undefined ? undefined : plan;
   }
 
@@ -161,11 +173,11 @@ export class FallbackCacheCore {
 
   /** A stored response that may answer `call` now, or `undefined`. */
   lookup(call: CacheCall): Hit | undefined {
-    if (call.url === undefined) return undefined;
+    const store = this.store;
+    if (store.size === 0 || call.url === undefined) return undefined;
     const request = call.request;
     const requestCc = CacheControl.parse(request.headers.get('cache-control')) ?? CacheControl.empty;
     if (requestForbidsFallback(requestCc)) return undefined;
-    const store = this.store;
     const urlKey = call.urlKey(store);
     const partition = call.scope.partition;
     let entry = store.get(urlKey, request.method, partition, request.headers);

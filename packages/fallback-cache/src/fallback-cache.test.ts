@@ -329,6 +329,25 @@ describe('fallbackCache through resilientFetch', () => {
     expect((await s.fetch(url(p))).status).toBe(503);
   });
 
+  it('asks principal() nothing for a response it can never store, and once for one it stores', async () => {
+    const principal = vi.fn(() => 'alice');
+    const s = setup({ principal });
+    const unstorable = path('unstorable');
+    const storable = path('storable');
+    server.route(`GET ${unstorable}`, [
+      fresh('secret', 'no-store, max-age=60'),
+      { status: 200, body: 'plain', headers: { 'content-type': 'text/plain' } },
+    ]);
+    server.route(`GET ${storable}`, [fresh('kept'), down]);
+    expect(await (await s.fetch(url(unstorable))).text()).toBe('secret');
+    expect(await (await s.fetch(url(unstorable))).text()).toBe('plain');
+    expect(principal).not.toHaveBeenCalled();
+    await prime(s, url(storable));
+    expect(principal).toHaveBeenCalledTimes(1);
+    expect(await (await s.fetch(url(storable))).text()).toBe('kept');
+    expect(principal).toHaveBeenCalledTimes(2);
+  });
+
   it('never serves a private response in shared mode, to anyone', async () => {
     const s = setup({ principal: (request) => request.headers.get('x-user') ?? undefined });
     const p = path('private');

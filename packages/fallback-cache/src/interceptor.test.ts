@@ -3,6 +3,7 @@ import { resilience } from '@breakwater/http';
 import { type FaultServer, startFaultServer, type VirtualClock, virtualClock } from '@breakwater/testing';
 import { Agent, type Dispatcher, Dispatcher1Wrapper, request, fetch as undiciFetch } from 'undici';
 import { afterAll, afterEach, beforeAll, describe, expect, it, onTestFinished, vi } from 'vitest';
+import type { CacheRequest } from './cache-request.js';
 import type { FallbackServedEvent } from './fallback-cache-core.js';
 import type { FallbackCacheInterceptorOptions } from './fallback-cache-options.js';
 import { type FallbackCacheInterceptor, fallbackCacheInterceptor } from './interceptor.js';
@@ -358,5 +359,79 @@ describe('fallbackCacheInterceptor on an undici Agent', () => {
     });
     expect(error).toBe(reason);
     expect(events).toEqual(['start', 'data', 'error']);
+  });
+});
+
+describe('fallbackCacheInterceptor: per-request work', () => {
+  const controller: Dispatcher.DispatchController = {
+    aborted: false,
+    paused: false,
+    reason: null,
+    rawHeaders: [],
+    rawTrailers: [],
+    pause() {},
+    resume() {},
+    abort() {},
+  };
+
+  /**
+   * The interceptor over a fake origin that answers synchronously, so that all the interceptor does for one
+   * request happens inside one `send()`.
+   */
+  function fake(options: FallbackCacheInterceptorOptions = {}) {
+    const cache = fallbackCacheInterceptor({ clock: virtualClock(), ...options });
+    let next: { status: number; headers: IncomingHttpHeaders; body: string } = {
+      status: 200,
+      headers: {},
+      body: '',
+    };
+    const dispatch = cache((_opts, handler) => {
+      handler.onRequestStart?.(controller, {});
+      handler.onResponseStart?.(controller, next.status, next.headers, 'X');
+      handler.onResponseData?.(controller, Buffer.from(next.body));
+      handler.onResponseEnd?.(controller, {});
+      return true;
+    });
+    const send = (
+      response: typeof next,
+      headers: Record<string, string> = {},
+    ): { status: number; body: string } => {
+      next = response;
+      const result = { status: 0, body: '' };
+      dispatch(
+        { origin: 'http://origin.test', path: '/item', method: 'GET', headers },
+        {
+          onResponseStart(_controller, statusCode) {
+            result.status = statusCode;
+          },
+          onResponseData(_controller, chunk) {
+            result.body += chunk.toString();
+          },
+        },
+      );
+      return result;
+    };
+    return { cache, send };
+  }
+
+  it('asks principal() nothing for a response that can never be stored', () => {
+    const principal = vi.fn((req: CacheRequest) => req.headers.get('authorization') ?? undefined);
+    const { cache, send } = fake({ principal });
+    for (const headers of [{}, { 'cache-control': 'no-store, max-age=60' }]) {
+      expect(send({ status: 200, headers, body: 'live' }, { authorization: 'alice' })).toEqual({
+        status: 200,
+        body: 'live',
+      });
+    }
+    expect(send({ status: 503, headers: {}, body: 'down' }, { authorization: 'alice' }).status).toBe(503);
+    expect(principal).not.toHaveBeenCalled();
+    send(
+      { status: 200, headers: { 'cache-control': 'max-age=60' }, body: 'hers' },
+      { authorization: 'alice' },
+    );
+    expect(cache.size).toBe(1);
+    expect(principal).toHaveBeenCalledTimes(1);
+    expect(send({ status: 503, headers: {}, body: 'down' }, { authorization: 'alice' }).body).toBe('hers');
+    expect(principal).toHaveBeenCalledTimes(2);
   });
 });

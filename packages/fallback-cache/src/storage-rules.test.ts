@@ -20,8 +20,7 @@ const plan = (
 ) =>
   planStore(
     settings(options.settings),
-    options.request ?? request(),
-    options.scope ?? anonymous,
+    { request: options.request ?? request(), scope: options.scope ?? anonymous },
     head(options.status ?? 200, headers),
     1000,
     false,
@@ -216,13 +215,45 @@ describe('planStore: what may be stored (RFC 9111 §3)', () => {
   it('drops the encoding fields of a body stored decoded', () => {
     const p = planStore(
       settings(),
-      request(),
-      anonymous,
+      { request: request(), scope: anonymous },
       head(200, { 'cache-control': 'max-age=60', 'content-encoding': 'gzip', 'content-length': '10' }),
       0,
       true,
     )!;
     expect(p.headers.map(([name]) => name)).toEqual(['cache-control']);
+  });
+});
+
+describe('planStore: what it costs', () => {
+  it('reads the scope (principal) only for a response that passed the checks needing none', () => {
+    let reads = 0;
+    const counted = (headers: Record<string, string>) =>
+      planStore(
+        settings(),
+        {
+          request: request(),
+          get scope() {
+            reads++;
+            return anonymous;
+          },
+        },
+        head(200, headers),
+        0,
+        false,
+      );
+    for (const headers of [
+      {},
+      { 'cache-control': 'no-store, max-age=60' },
+      { 'cache-control': 'no-cache, max-age=60' },
+      { 'cache-control': 'private, max-age=60' },
+      { 'cache-control': 'max-age=0' },
+      { vary: '*', 'cache-control': 'max-age=60' },
+    ]) {
+      expect(counted(headers)).toBeUndefined();
+    }
+    expect(reads).toBe(0);
+    expect(counted({ 'cache-control': 'max-age=60' })).toBeDefined();
+    expect(reads).toBe(1);
   });
 });
 

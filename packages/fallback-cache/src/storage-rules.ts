@@ -14,6 +14,15 @@ export interface Scope {
   readonly restricted: boolean;
 }
 
+/**
+ * A request and who it is made for. `scope` may be a getter computed on first read (it calls the user's
+ * `principal()`): {@link planStore} reads it only once the response passed the checks that need no scope.
+ */
+export interface ScopedRequest {
+  readonly request: CacheRequest;
+  readonly scope: Scope;
+}
+
 /** What the storage rules decided about a response, before its body is read. */
 export interface StorePlan {
   readonly status: number;
@@ -74,8 +83,7 @@ export function scopeOf(settings: FallbackCacheSettings, request: CacheRequest):
  */
 export function planStore(
   settings: FallbackCacheSettings,
-  request: CacheRequest,
-  scope: Scope,
+  call: ScopedRequest,
   head: ResponseHead,
   responseTime: number,
   decoded: boolean,
@@ -86,6 +94,7 @@ export function planStore(
   if (settings.failureStatuses[status] === 1) return undefined;
   const cc = CacheControl.parse(head.get('cache-control'));
   if (cc === undefined) return undefined;
+  const request = call.request;
   const requestCc = CacheControl.parse(request.headers.get('cache-control')) ?? CacheControl.empty;
   if (cc.has('no-store') || requestCc.has('no-store')) return undefined;
   const shared = settings.shared;
@@ -93,10 +102,6 @@ export function planStore(
   // An unqualified no-cache response may never be used without revalidation, which a fallback cannot do.
   if (cc.hasUnqualified('no-cache') && !ignoreRevalidation) return undefined;
   if (shared && cc.hasUnqualified('private')) return undefined;
-  if (shared && scope.partition === undefined && head.get('set-cookie') !== null) return undefined;
-  if (scope.restricted && !cc.has('public') && !cc.has('s-maxage') && !cc.has('must-revalidate')) {
-    return undefined;
-  }
   const vary = head.get('vary');
   let varyNames: string[] = [];
   if (vary !== null) {
@@ -148,6 +153,13 @@ export function planStore(
     : settings.staleIfErrorMs;
   const lifetimeMs = Math.max(0, freshForMs) + (revalidate ? 0 : staleIfErrorMs);
   if (lifetimeMs <= 0) return undefined;
+
+  // Last: the scope calls the user's principal(), which a response refused above never needs.
+  const scope = call.scope;
+  if (shared && scope.partition === undefined && head.get('set-cookie') !== null) return undefined;
+  if (scope.restricted && !cc.has('public') && !cc.has('s-maxage') && !cc.has('must-revalidate')) {
+    return undefined;
+  }
 
   const { headers, headerBytes } = keptHeaders(settings, head, cc, decoded);
   return {
