@@ -60,4 +60,22 @@ describe('FallbackCacheCore: per-request work', () => {
     expect(store(request('/b'), { 'cache-control': 'no-store' })).toBe(false);
     expect(principal).toHaveBeenCalledTimes(2);
   });
+
+  it('computes no key for an unsafe request while nothing is stored, and one per same-origin target after', () => {
+    const { core, store } = setup();
+    const urlKey = vi.spyOn(core.store, 'urlKey');
+    core.invalidate(request('/a', 'POST'), 201, '/a', '/b');
+    expect(urlKey).not.toHaveBeenCalled();
+
+    expect(store(request('/a'), { 'cache-control': 'max-age=60' })).toBe(true);
+    expect(store(request('/b'), { 'cache-control': 'max-age=60' })).toBe(true);
+    expect(store(request('/c'), { 'cache-control': 'max-age=60' })).toBe(true);
+    urlKey.mockClear();
+    core.invalidate(request('/list#top', 'POST'), 201, '/a#x', 'https://elsewhere.example/c');
+    expect(urlKey.mock.calls).toEqual([[`${origin}/list`], [`${origin}/a`]]);
+    expect(core.store.size).toBe(2);
+    core.invalidate(request('/other', 'PUT'), 204, null, `${origin}/b`);
+    expect(core.store.size).toBe(1);
+    expect(core.lookup(core.begin(request('/c'))!)?.entry.status).toBe(200);
+  });
 });

@@ -91,7 +91,7 @@ export class CacheCall implements ScopedRequest {
 
   /** The URL without its fragment, or `undefined` when it does not parse (never stored then). */
   get url(): string | undefined {
-    if (this.#url === null) this.#url = normalizeUrl(this.request.url);
+    if (this.#url === null) this.#url = parseUrl(this.request.url)?.href;
     return this.#url;
   }
 
@@ -209,17 +209,21 @@ export class FallbackCacheCore {
     location: string | null,
     contentLocation: string | null,
   ): void {
-    if (status < 200 || status >= 400 || safeMethods.has(request.method)) return;
-    const target = normalizeUrl(request.url);
-    if (target === undefined) return;
     const store = this.store;
-    store.invalidate(store.urlKey(target));
-    const origin = new URL(target).origin;
-    for (const reference of [location, contentLocation]) {
-      if (reference === null) continue;
-      const resolved = normalizeUrl(reference, target);
-      if (resolved !== undefined && new URL(resolved).origin === origin)
-        store.invalidate(store.urlKey(resolved));
+    // Nothing stored, nothing to drop: no URL to parse, no key to digest.
+    if (status < 200 || status >= 400 || safeMethods.has(request.method) || store.size === 0) return;
+    const target = parseUrl(request.url);
+    if (target === undefined) return;
+    store.invalidate(store.urlKey(target.href));
+    if (location !== null) this.#invalidateReference(location, target);
+    if (contentLocation !== null) this.#invalidateReference(contentLocation, target);
+  }
+
+  /** Drops what is stored for `reference` resolved against `target`, when it has `target`'s origin. */
+  #invalidateReference(reference: string, target: URL): void {
+    const resolved = parseUrl(reference, target);
+    if (resolved !== undefined && resolved.origin === target.origin) {
+      this.store.invalidate(this.store.urlKey(resolved.href));
     }
   }
 
@@ -277,11 +281,12 @@ export function isUnsafeMethod(method: string): boolean {
   return !safeMethods.has(method);
 }
 
-function normalizeUrl(url: string, base?: string): string | undefined {
+/** `url` (resolved against `base`) without its fragment, or `undefined` when it does not parse. */
+function parseUrl(url: string, base?: URL): URL | undefined {
   try {
     const parsed = new URL(url, base);
     parsed.hash = '';
-    return parsed.href;
+    return parsed;
   } catch {
     return undefined;
   }
