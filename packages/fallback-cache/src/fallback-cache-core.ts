@@ -227,6 +227,14 @@ export class FallbackCacheCore {
     }
   }
 
+  /**
+   * Whether anyone listens to `onFallbackServed` (or its channel): the interceptor builds the error that
+   * payload carries only then.
+   */
+  get reportsServed(): boolean {
+    return this.#served.active;
+  }
+
   /** Tells listeners a stored response was served. */
   served(
     call: CacheCall,

@@ -1,5 +1,5 @@
 import type { IncomingHttpHeaders } from 'node:http';
-import { resilience } from '@breakwater/http';
+import { HttpStatusError, resilience } from '@breakwater/http';
 import { type FaultServer, startFaultServer, type VirtualClock, virtualClock } from '@breakwater/testing';
 import { Agent, type Dispatcher, Dispatcher1Wrapper, request, fetch as undiciFetch } from 'undici';
 import { afterAll, afterEach, beforeAll, describe, expect, it, onTestFinished, vi } from 'vitest';
@@ -433,5 +433,24 @@ describe('fallbackCacheInterceptor: per-request work', () => {
     expect(principal).toHaveBeenCalledTimes(1);
     expect(send({ status: 503, headers: {}, body: 'down' }, { authorization: 'alice' }).body).toBe('hers');
     expect(principal).toHaveBeenCalledTimes(2);
+  });
+
+  it('builds the HttpStatusError of a failure status only when a stored response is served to a listener', () => {
+    const { cache, send } = fake();
+    const now = vi.spyOn(Date, 'now');
+    onTestFinished(() => now.mockRestore());
+    const failure = { status: 503, headers: { 'retry-after': '7' }, body: 'down' };
+    expect(send(failure).status).toBe(503); // nothing stored
+    send({ status: 200, headers: { 'cache-control': 'max-age=60' }, body: 'kept' });
+    expect(send(failure).body).toBe('kept'); // nobody listens
+    expect(now).not.toHaveBeenCalled();
+
+    const served: FallbackServedEvent[] = [];
+    using _listener = cache.onFallbackServed((event) => served.push(event));
+    expect(send(failure).body).toBe('kept');
+    expect(now).toHaveBeenCalledTimes(1);
+    expect(served).toHaveLength(1);
+    expect(served[0]!.error).toBeInstanceOf(HttpStatusError);
+    expect(served[0]!.error).toMatchObject({ status: 503, retryAfterMs: 7000 });
   });
 });

@@ -245,12 +245,7 @@ class FallbackHandler implements DispatchHandler, DispatchController {
         headerValue(headers, 'content-location'),
       );
     } else if (core.settings.failureStatuses[statusCode] === 1) {
-      const error = new HttpStatusError(
-        statusCode,
-        parseRetryAfter(headers['retry-after'], Date.now()),
-        undefined,
-      );
-      if (this.#serve(call, 'status', error)) {
+      if (this.#serve(call, 'status', undefined, statusCode, headers)) {
         this.#discarding = true;
         if (controller.paused) controller.resume();
         return;
@@ -305,8 +300,18 @@ class FallbackHandler implements DispatchHandler, DispatchController {
     this.#fail(error);
   }
 
-  /** Serves a stored response in place of the failure, if one may be; `false` when none may. */
-  #serve(call: CacheCall, reason: FallbackReason, error: unknown): boolean {
+  /**
+   * Serves a stored response in place of the failure, if one may be; `false` when none may. A failure
+   * status comes as `statusCode` and `statusHeaders` without `error`: the `HttpStatusError` standing for it is
+   * only the payload of `onFallbackServed`, so it is built once a response is served, and only for a listener.
+   */
+  #serve(
+    call: CacheCall,
+    reason: FallbackReason,
+    error: Error | undefined,
+    statusCode = 0,
+    statusHeaders: IncomingHttpHeaders = noTrailers,
+  ): boolean {
     if (this.#aborted) return false;
     let hit: Hit | undefined;
     try {
@@ -327,7 +332,13 @@ class FallbackHandler implements DispatchHandler, DispatchController {
       raw.push(Buffer.from(name, 'latin1'), Buffer.from(value, 'latin1'));
     }
     this.#rawHeaders = raw;
-    this.#core.served(call, hit, reason, error, undefined);
+    const core = this.#core;
+    if (core.reportsServed) {
+      const failure =
+        error ??
+        new HttpStatusError(statusCode, parseRetryAfter(statusHeaders['retry-after'], Date.now()), undefined);
+      core.served(call, hit, reason, failure, undefined);
+    }
     try {
       this.#handler.onResponseStart?.(this, hit.entry.status, headers, hit.entry.statusText);
     } catch (thrown) {
