@@ -18,8 +18,9 @@ import {
 import type { FallbackCacheOptions } from './fallback-cache-options.js';
 import { recordFallback } from './fallback-info.js';
 import { fallbackReason } from './fallback-reason.js';
+import { joinChunks } from './join-chunks.js';
 import { FetchResponseHead } from './response-head.js';
-import { entryOverheadBytes, type ResponseStore } from './response-store.js';
+import type { ResponseStore } from './response-store.js';
 
 /** What the policy needs of a fetch `Response` (global fetch's, undici's, or a test double's). */
 interface ResponseLike {
@@ -120,8 +121,7 @@ export class FallbackCachePolicy extends BasePolicy {
     const core = this.#core;
     const plan = core.plan(call, new FetchResponseHead(response as unknown as Response), true);
     if (plan === undefined) return;
-    const limit = core.store.maxEntrySize - plan.headerBytes - entryOverheadBytes;
-    if (limit < 0) return;
+    const limit = plan.bodyLimit;
     const body = response.body;
     if (body === null) {
       core.commit(call, plan, new Uint8Array(0), context);
@@ -229,11 +229,5 @@ async function readBounded(
   } finally {
     store.release(total);
   }
-  const bytes = new Uint8Array(total);
-  let offset = 0;
-  for (const chunk of chunks) {
-    bytes.set(chunk, offset);
-    offset += chunk.byteLength;
-  }
-  return bytes;
+  return joinChunks(chunks, total);
 }

@@ -18,8 +18,8 @@ import {
 } from './fallback-cache-core.js';
 import type { FallbackCacheInterceptorOptions } from './fallback-cache-options.js';
 import { type FallbackReason, fallbackReason } from './fallback-reason.js';
+import { joinChunks } from './join-chunks.js';
 import { DispatchResponseHead } from './response-head.js';
-import { entryOverheadBytes } from './response-store.js';
 import type { StorePlan } from './storage-rules.js';
 
 type Dispatch = Dispatcher.Dispatch;
@@ -124,7 +124,6 @@ class FallbackHandler implements DispatchHandler, DispatchController {
   #paused = false;
   // Storing the live response:
   #plan: StorePlan | undefined;
-  #limit = 0;
   #chunks: Buffer[] = [];
   #bytes = 0;
   // Replaying a stored response:
@@ -384,17 +383,14 @@ class FallbackHandler implements DispatchHandler, DispatchController {
     const core = this.#core;
     const plan = core.plan(call, new DispatchResponseHead(statusCode, statusMessage, headers), false);
     if (plan === undefined) return;
-    const limit = core.store.maxEntrySize - plan.headerBytes - entryOverheadBytes;
-    if (limit < 0) return;
     const declared = Number(headerValue(headers, 'content-length') ?? Number.NaN);
-    if (declared > limit) return;
+    if (declared > plan.bodyLimit) return;
     this.#plan = plan;
-    this.#limit = limit;
   }
 
   #capture(chunk: Buffer): void {
     const length = chunk.byteLength;
-    if (this.#bytes + length > this.#limit || !this.#core.store.reserve(length)) {
+    if (this.#bytes + length > this.#plan!.bodyLimit || !this.#core.store.reserve(length)) {
       this.#dropCapture();
       return;
     }
@@ -405,13 +401,7 @@ class FallbackHandler implements DispatchHandler, DispatchController {
   #commitCapture(): void {
     const plan = this.#plan;
     if (plan === undefined) return;
-    // An exact-size copy: the chunks are views of larger socket buffers that should not stay alive.
-    const body = new Uint8Array(this.#bytes);
-    let offset = 0;
-    for (const chunk of this.#chunks) {
-      body.set(chunk, offset);
-      offset += chunk.byteLength;
-    }
+    const body = joinChunks(this.#chunks, this.#bytes);
     this.#dropCapture();
     try {
       this.#core.commit(this.#call!, plan, body, undefined);

@@ -255,6 +255,14 @@ describe('planStore: what it costs', () => {
     expect(counted({ 'cache-control': 'max-age=60' })).toBeDefined();
     expect(reads).toBe(1);
   });
+
+  it('gives the body room left by maxEntrySize beside the header fields, and refuses when none is left', () => {
+    const headers = { 'cache-control': 'max-age=60' };
+    // 'cache-control' + 'max-age=60' + 4 = 27 header bytes, 256 of entry overhead.
+    expect(plan(headers, { settings: { maxEntrySize: 1000 } })!.bodyLimit).toBe(1000 - 27 - 256);
+    expect(plan(headers, { settings: { maxEntrySize: 283 } })!.bodyLimit).toBe(0);
+    expect(plan(headers, { settings: { maxEntrySize: 282 } })).toBeUndefined();
+  });
 });
 
 describe('servableAge: when a stored response may answer a failure', () => {

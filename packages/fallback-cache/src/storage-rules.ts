@@ -2,6 +2,7 @@ import { CacheControl, deltaSeconds, maxParsedFieldLength, splitList } from './c
 import type { CacheRequest } from './cache-request.js';
 import { type FallbackCacheSettings, neverStoredHeaders } from './fallback-cache-options.js';
 import type { ResponseHead } from './response-head.js';
+import { entryOverheadBytes } from './response-store.js';
 
 /** Who a request is made for, as far as storing and serving goes. */
 export interface Scope {
@@ -31,6 +32,8 @@ export interface StorePlan {
   readonly headers: readonly (readonly [string, string])[];
   /** Rough bytes of `headers`, counted in the entry's size. */
   readonly headerBytes: number;
+  /** The largest body that still fits `maxEntrySize` beside these headers, in bytes (>= 0). */
+  readonly bodyLimit: number;
   /** The request fields the response varies on (lower-case), sorted. */
   readonly varyNames: readonly string[];
   /** Clock time the response arrived. */
@@ -162,11 +165,14 @@ export function planStore(
   }
 
   const { headers, headerBytes } = keptHeaders(settings, head, cc, decoded);
+  const bodyLimit = settings.maxEntrySize - headerBytes - entryOverheadBytes;
+  if (bodyLimit < 0) return undefined;
   return {
     status,
     statusText: head.statusText,
     headers,
     headerBytes,
+    bodyLimit,
     varyNames,
     responseTime,
     initialAgeMs,
