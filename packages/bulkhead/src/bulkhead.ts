@@ -180,7 +180,7 @@ export class BulkheadPolicy extends BasePolicy {
   }
 
   #enqueue<T>(fn: Operation<T>, context: ExecutionContext): Promise<T> {
-    if (context.aborted) return Promise.reject(context.signal.reason);
+    if (context.aborted) return Promise.reject(context.abortReason);
     const promise = new Promise<T>((resolve, reject) => {
       const signal = context.signal;
       const waiter: Waiter = {

@@ -281,7 +281,7 @@ export class CircuitBreakerPolicy extends BasePolicy {
       case 'half-open':
         if (this.#probesLeft === 0) break;
         // A call whose time is already up would be judged by that, not by the service: it gets no slot.
-        return context.aborted ? Promise.reject(context.signal.reason) : this.#runProbe(fn, context);
+        return context.aborted ? Promise.reject(context.abortReason) : this.#runProbe(fn, context);
     }
     return Promise.reject(this.#rejection(context));
   }

@@ -57,6 +57,51 @@ describe('ExecutionContext', () => {
     expect(ExecutionContext.create().aborted).toBe(false);
   });
 
+  it('tells abort watchers of nested forks once, with the reason, without creating any signal', () => {
+    const controller = new AbortController();
+    const outer = ExecutionContext.create({ signal: controller.signal }).fork(100);
+    const inner = outer.fork(50);
+    const seen: unknown[] = [];
+    const watcher = { handleEvent: () => seen.push(inner.abortReason) };
+    inner.watchAbort(watcher);
+    // One listener on the caller's signal, for the outer fork; the inner one watches the outer fork.
+    expect(getEventListeners(controller.signal, 'abort')).toHaveLength(1);
+    controller.abort('caller reason');
+    expect(seen).toEqual(['caller reason']);
+    expect([outer.aborted, inner.aborted, inner.abortReason]).toEqual([true, true, 'caller reason']);
+    expect(getEventListeners(controller.signal, 'abort')).toHaveLength(0);
+    inner.abort('late');
+    expect(seen).toHaveLength(1);
+    expect(inner.signal.reason).toBe('caller reason');
+  });
+
+  it('aborts a fork nobody watches or reads with a flag, and a signal read later carries the reason', () => {
+    const forked = ExecutionContext.create().fork();
+    const child = forked.fork();
+    forked.abort('own reason');
+    expect([forked.aborted, child.aborted, child.abortReason]).toEqual([true, true, 'own reason']);
+    expect(child.signal.aborted).toBe(true);
+    expect(child.signal.reason).toBe('own reason');
+  });
+
+  it('stops telling a watcher after unwatchAbort, and tells none after release', () => {
+    const controller = new AbortController();
+    const forked = ExecutionContext.create({ signal: controller.signal }).fork();
+    let told = 0;
+    const watcher = { handleEvent: () => told++ };
+    forked.watchAbort(watcher);
+    forked.unwatchAbort(watcher);
+    forked.abort('x');
+    expect(told).toBe(0);
+
+    const released = ExecutionContext.create({ signal: controller.signal }).fork();
+    released.watchAbort(watcher);
+    released.release();
+    expect(getEventListeners(controller.signal, 'abort')).toHaveLength(0);
+    controller.abort('caller');
+    expect(told).toBe(0);
+  });
+
   it('returns itself for the same attempt, so a first attempt allocates nothing', () => {
     const ctx = ExecutionContext.create();
     expect(ctx.withAttempt(1)).toBe(ctx);

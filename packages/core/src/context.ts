@@ -1,4 +1,4 @@
-import { CancellationScope } from './cancellation-scope.js';
+import { type AbortWatcher, CancellationScope } from './cancellation-scope.js';
 import type { ContextKey } from './context-key.js';
 import type { ExecuteOptions } from './policy.js';
 
@@ -82,6 +82,25 @@ export class ExecutionContext implements Context {
   /** Whether this context is aborted, answered without creating a signal. */
   get aborted(): boolean {
     return this.#scope.aborted;
+  }
+
+  /** Why this context aborted (`undefined` while it has not), answered without creating a signal. */
+  get abortReason(): unknown {
+    return this.#scope.reason;
+  }
+
+  /**
+   * Calls `watcher.handleEvent()` once when this context aborts, unless `unwatchAbort` comes first. Unlike a
+   * listener on `signal`, it makes no AbortController anywhere. Not called for an abort that already happened:
+   * check `aborted` first.
+   */
+  watchAbort(watcher: AbortWatcher): void {
+    this.#scope.watch(watcher);
+  }
+
+  /** Stops `watcher` from being told of an abort. */
+  unwatchAbort(watcher: AbortWatcher): void {
+    this.#scope.unwatch(watcher);
   }
 
   /** The signal the caller passed to `execute`, if any. */

@@ -1,5 +1,5 @@
 export { BasePolicy, callOperation } from './base-policy.js';
-export { neverAbortedSignal } from './cancellation-scope.js';
+export { type AbortWatcher, neverAbortedSignal } from './cancellation-scope.js';
 export { type Clock, systemClock, unrefTimer } from './clock.js';
 export { type Context, ExecutionContext } from './context.js';
 export { type ContextKey, contextKey } from './context-key.js';

@@ -181,7 +181,7 @@ export class TimeoutPolicy extends BasePolicy {
   #failure(error: unknown, context: ExecutionContext, forked: ExecutionContext): unknown {
     // Only this policy aborts the fork; if the parent did not abort, the abort was this policy's timer.
     if (!forked.aborted || context.aborted) return error;
-    const timeoutError = forked.signal.reason as TimeoutError;
+    const timeoutError = forked.abortReason as TimeoutError;
     if (error !== timeoutError && timeoutError.cause === undefined) {
       Object.defineProperty(timeoutError, 'cause', { value: error, writable: true, configurable: true });
     }
@@ -191,7 +191,7 @@ export class TimeoutPolicy extends BasePolicy {
   #expire(item: ExecutionContext | AggressiveCall): void {
     if (item instanceof AggressiveCall) {
       if (item.parent.aborted) {
-        item.reject(item.parent.signal.reason);
+        item.reject(item.parent.abortReason);
         return;
       }
       item.reject(this.#abort(item.forked));
