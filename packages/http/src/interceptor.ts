@@ -1,6 +1,6 @@
 import type { IncomingHttpHeaders } from 'node:http';
 import type { Duplex } from 'node:stream';
-import { type Context, ExecutionContext, TimerQueue, type TimerQueueEntry } from '@breakwater/core';
+import { type Context, ExecutionContext } from '@breakwater/core';
 import type { Dispatcher } from 'undici';
 import {
   AttemptStart,
@@ -49,13 +49,10 @@ const maxDrainBytes = 64 * 1024;
  */
 export function resilience(options?: ResilienceOptions): Dispatcher.DispatcherComposeInterceptor {
   const { settings } = readResilienceOptions('resilience', options);
-  const clock = settings.deadlineClock;
-  const deadlines =
-    clock === undefined ? undefined : new TimerQueue<Attempt>(clock, (attempt) => attempt.deadlinePassed());
   return (dispatch) =>
     function resilienceInterceptor(opts: DispatchOptions, handler: DispatchHandler): boolean {
       if (opts.upgrade || opts.method === 'CONNECT') return dispatch(opts, handler);
-      new DispatchCall(settings, deadlines, dispatch, opts, handler).start();
+      new DispatchCall(settings, dispatch, opts, handler).start();
       return true;
     };
 }
@@ -123,13 +120,6 @@ function dispatchOrigin(origin: DispatchOptions['origin']): string {
  */
 class DispatchCall implements DispatchController {
   readonly settings: HttpResilience;
-  /**
-   * With the standard pipeline, where the context of an attempt aborts only at its deadline or when the
-   * caller aborts: the pending attempts, each checked at its deadline. Following each attempt's signal
-   * instead would turn every policy's lazy AbortController into a real one plus a listener, the largest cost
-   * of a request. `undefined` with a custom pipeline, whose attempts follow their signals.
-   */
-  readonly deadlines: TimerQueue<Attempt> | undefined;
   readonly handler: DispatchHandler;
   readonly #dispatch: Dispatch;
   /** The caller's options; a copy with materialized headers once a subscriber has set a header. */
@@ -143,8 +133,6 @@ class DispatchCall implements DispatchController {
   #held: Attempt | undefined;
   /** The attempt whose response the handler is receiving. */
   #live: Attempt | undefined;
-  /** The latest attempt sent: the one that may be waiting for its response headers. */
-  #latest: Attempt | undefined;
   #aborted = false;
   #reason: Error | null = null;
   #paused = false;
@@ -154,15 +142,8 @@ class DispatchCall implements DispatchController {
   #answered = false;
   readonly #attempt = (context: Context): Promise<void> => this.#send(context as ExecutionContext);
 
-  constructor(
-    settings: HttpResilience,
-    deadlines: TimerQueue<Attempt> | undefined,
-    dispatch: Dispatch,
-    opts: DispatchOptions,
-    handler: DispatchHandler,
-  ) {
+  constructor(settings: HttpResilience, dispatch: Dispatch, opts: DispatchOptions, handler: DispatchHandler) {
     this.settings = settings;
-    this.deadlines = deadlines;
     this.handler = handler;
     this.#dispatch = dispatch;
     this.#opts = opts;
@@ -203,9 +184,7 @@ class DispatchCall implements DispatchController {
     if (this.#aborted) return;
     this.#aborted = true;
     this.#reason = reason;
-    this.#cancel.abort(reason);
-    // An attempt that follows its signal has just been abandoned; one checked at its deadline is now.
-    this.#latest?.abandon(reason);
+    this.#cancel.abort(reason); // a pending attempt watching its context is abandoned with it
     const live = this.#live;
     if (live?.controller != null && !this.#done) {
       live.controller.abort(reason); // undici reports it through the attempt's onResponseError
@@ -270,7 +249,6 @@ class DispatchCall implements DispatchController {
     return new Promise<void>((resolve, reject) => {
       const attempt = new Attempt(this, context, number, resolve, reject);
       if (attempt.settled) return;
-      this.#latest = attempt;
       try {
         if (attemptStartChannel.hasSubscribers) this.#sendObserved(context, attempt);
         else this.#dispatch(this.#opts, attempt);
@@ -361,8 +339,8 @@ type AttemptState = 'pending' | 'live' | 'held' | 'draining' | 'done';
 
 /**
  * The handler of one attempt, delegating to the call's handler once the attempt's response is the one to
- * deliver. Until its response headers arrive it follows the attempt's context (through its signal, or by the
- * call's deadlines and the call's own abort): a timeout or the caller's abort aborts it. A failed response
+ * deliver. Until its response headers arrive it watches the attempt's context: a timeout or the caller's abort
+ * aborts it. A failed response
  * is paused and buffered (held) until the pipeline decides: replayed to the handler if it is the last word,
  * drained otherwise.
  */
@@ -373,10 +351,8 @@ class Attempt implements DispatchHandler {
   readonly number: number;
   readonly #resolve: () => void;
   readonly #reject: (error: unknown) => void;
-  /** The signal followed while pending, if the attempt follows its signal. */
-  #signal: AbortSignal | undefined;
-  /** The entry in the call's deadlines while pending, if the attempt is checked at its deadline. */
-  #deadline: TimerQueueEntry<Attempt> | undefined;
+  /** Whether the attempt watches its context's abort (while pending). */
+  #watching = false;
   controller: DispatchController | null = null;
   settled = false;
   #state: AttemptState = 'pending';
@@ -408,32 +384,18 @@ class Attempt implements DispatchHandler {
     if (context.aborted) {
       this.settled = true;
       this.#state = 'done';
-      reject(context.signal.reason);
+      reject(context.abortReason);
       return;
     }
-    const deadlines = call.deadlines;
-    const deadline = context.deadline;
-    if (deadlines !== undefined && deadline !== undefined) this.#deadline = deadlines.add(this, deadline);
-    else this.#follow(context.signal);
+    // Watching, unlike listening to the context's signal, makes no AbortController at any level.
+    context.watchAbort(this);
+    this.#watching = true;
   }
 
-  #follow(signal: AbortSignal): void {
-    signal.addEventListener('abort', this);
-    this.#signal = signal;
-  }
-
-  /** The signal followed aborted. */
+  /** The attempt's context aborted. */
   handleEvent(): void {
-    this.abandon(this.#signal!.reason);
-  }
-
-  /** The attempt's deadline came before its response headers. */
-  deadlinePassed(): void {
-    this.#deadline = undefined;
-    const context = this.#context;
-    // The timeout that owns the deadline may fire just after this: follow the signal from now on.
-    if (context.aborted) this.abandon(context.signal.reason);
-    else this.#follow(context.signal);
+    this.#watching = false; // a context forgets its watchers as it tells them
+    this.abandon(this.#context.abortReason);
   }
 
   /** The attempt's context aborted (timeout or caller) before its response headers came. */
@@ -617,13 +579,9 @@ class Attempt implements DispatchHandler {
   }
 
   #unlink(): void {
-    if (this.#deadline !== undefined) {
-      this.#call.deadlines!.delete(this.#deadline);
-      this.#deadline = undefined;
-    } else if (this.#signal !== undefined) {
-      this.#signal.removeEventListener('abort', this);
-      this.#signal = undefined;
-    }
+    if (!this.#watching) return;
+    this.#watching = false;
+    this.#context.unwatchAbort(this);
   }
 }
 

@@ -1,11 +1,4 @@
-import {
-  booleanOption,
-  type Clock,
-  describeValue,
-  type Policy,
-  readOptions,
-  systemClock,
-} from '@breakwater/core';
+import { booleanOption, describeValue, type Policy, readOptions } from '@breakwater/core';
 import { defaultFailureStatuses } from './failures.js';
 import {
   type StandardPipelineOptions,
@@ -64,12 +57,6 @@ export interface HttpResilience {
   readonly failureStatuses: Uint8Array;
   /** Whether requests to `origin` may be retried on the strength of an Idempotency-Key. */
   honorsIdempotencyKeys(origin: string): boolean;
-  /**
-   * The clock of the timeouts when the policy is the standard pipeline, whose policies abort the context of
-   * an attempt only at its deadline (a timeout) or when the caller aborts; `undefined` for a custom pipeline,
-   * whose policies may abort a context at any time.
-   */
-  readonly deadlineClock: Clock | undefined;
 }
 
 /** Reads and validates `ResilienceOptions`; `extra` are the caller's own extra option names (e.g. `fetch`). */
@@ -85,7 +72,6 @@ export function readResilienceOptions(
     ...extra,
   ]) as { readonly [key: string]: unknown };
   let policy: Policy;
-  let deadlineClock: Clock | undefined;
   if (read.pipeline !== undefined) {
     const pipeline = read.pipeline as Policy;
     if (typeof pipeline !== 'object' || pipeline === null || typeof pipeline.execute !== 'function') {
@@ -102,7 +88,6 @@ export function readResilienceOptions(
     const standard: Record<string, unknown> = {};
     for (const key of standardPipelineOptionNames) if (read[key] !== undefined) standard[key] = read[key];
     policy = standardPipeline(standard as StandardPipelineOptions);
-    deadlineClock = (read.clock as Clock | undefined) ?? systemClock;
   }
   const statuses = new Uint8Array(600);
   const failureStatuses = read.failureStatuses ?? defaultFailureStatuses;
@@ -126,7 +111,6 @@ export function readResilienceOptions(
       throwOnStatus: booleanOption(name, 'throwOnStatus', read.throwOnStatus, false),
       failureStatuses: statuses,
       honorsIdempotencyKeys: honorsOption(name, read.honorsIdempotencyKeys),
-      deadlineClock,
     },
   };
 }

@@ -122,8 +122,6 @@ export function standardPipeline(options?: StandardPipelineOptions): Pipeline {
     | false;
   const bulkheadOptions = nestedOptions('bulkhead', read.bulkhead) as Partial<BulkheadOptions> | false;
 
-  // resilience() relies on these policies aborting a context only at its deadline (the timeouts): it checks
-  // pending attempts at their deadlines instead of listening to their signals (see HttpResilience.deadlineClock).
   const policies: Policy[] = [];
   if (bulkheadOptions !== false) {
     const settings = withClock({ limit: 1000, queue: 0, ...bulkheadOptions }, clock) as BulkheadOptions;
