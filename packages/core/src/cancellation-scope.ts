@@ -22,7 +22,9 @@ export class CancellationScope {
   #controller: AbortController | undefined;
   #aborted = false;
   #reason: unknown;
-  #watchers: AbortWatcher[] | undefined;
+  /** The first watcher, kept apart because a scope nearly always has one at most (a child, or an attempt). */
+  #watcher: AbortWatcher | undefined;
+  #moreWatchers: AbortWatcher[] | undefined;
   /** Whether this child is among its parent's watchers. */
   #linked = false;
   #released = false;
@@ -72,8 +74,9 @@ export class CancellationScope {
       if (this.#signal !== neverAbortedSignal) this.#signal!.addEventListener('abort', watcher);
       return;
     }
-    if (this.#watchers === undefined) this.#watchers = [watcher];
-    else this.#watchers.push(watcher);
+    if (this.#watcher === undefined) this.#watcher = watcher;
+    else if (this.#moreWatchers === undefined) this.#moreWatchers = [watcher];
+    else this.#moreWatchers.push(watcher);
     this.#link();
   }
 
@@ -82,10 +85,13 @@ export class CancellationScope {
       if (this.#signal !== neverAbortedSignal) this.#signal!.removeEventListener('abort', watcher);
       return;
     }
-    const watchers = this.#watchers;
-    if (watchers === undefined) return;
-    const index = watchers.indexOf(watcher);
-    if (index >= 0) watchers.splice(index, 1);
+    if (this.#watcher === watcher) {
+      this.#watcher = undefined;
+      return;
+    }
+    const more = this.#moreWatchers;
+    const index = more === undefined ? -1 : more.indexOf(watcher);
+    if (index >= 0) more!.splice(index, 1);
   }
 
   /** Aborts this scope (and its children) with `reason`; the parent is not affected. */
@@ -112,19 +118,12 @@ export class CancellationScope {
     this.#reason = reason;
     this.#unlink();
     this.#controller?.abort(reason);
-    const watchers = this.#watchers;
-    if (watchers === undefined) return;
-    this.#watchers = undefined;
-    for (const watcher of watchers) {
-      try {
-        watcher.handleEvent();
-      } catch (error) {
-        // As an AbortSignal does: one failing watcher does not keep the abort from the others.
-        queueMicrotask(() => {
-          throw error;
-        });
-      }
-    }
+    const first = this.#watcher;
+    const more = this.#moreWatchers;
+    this.#watcher = undefined;
+    this.#moreWatchers = undefined;
+    if (first !== undefined) tell(first);
+    if (more !== undefined) for (const watcher of more) tell(watcher);
   }
 
   #createSignal(): AbortSignal {
@@ -151,3 +150,14 @@ export class CancellationScope {
 }
 
 const neverAbortedScope = CancellationScope.root(neverAbortedSignal);
+
+/** As an AbortSignal does with its listeners: one failing watcher does not keep the abort from the others. */
+function tell(watcher: AbortWatcher): void {
+  try {
+    watcher.handleEvent();
+  } catch (error) {
+    queueMicrotask(() => {
+      throw error;
+    });
+  }
+}

@@ -3,6 +3,7 @@ import { describe, expect, it } from 'vitest';
 import { neverAbortedSignal } from './cancellation-scope.js';
 import { ExecutionContext } from './context.js';
 import { contextKey } from './context-key.js';
+import { isCallerAbort } from './outcome.js';
 
 describe('ExecutionContext', () => {
   it('starts at attempt 1 with the caller key and signal, and no deadline', () => {
@@ -100,6 +101,32 @@ describe('ExecutionContext', () => {
     expect(getEventListeners(controller.signal, 'abort')).toHaveLength(0);
     controller.abort('caller');
     expect(told).toBe(0);
+  });
+
+  it('tells every watcher of a scope once, in order, except those unwatched', () => {
+    const forked = ExecutionContext.create().fork();
+    const told: string[] = [];
+    const watchers = ['a', 'b', 'c', 'd'].map((name) => ({ handleEvent: () => told.push(name) }));
+    for (const watcher of watchers) forked.watchAbort(watcher);
+    forked.unwatchAbort(watchers[0]!);
+    forked.unwatchAbort(watchers[2]!);
+    forked.abort('x');
+    forked.abort('y');
+    expect(told).toEqual(['b', 'd']);
+  });
+
+  it('makes a context its creator cancels, whose abort counts as the caller’s', () => {
+    const context = ExecutionContext.createCancellable('k');
+    const forked = context.fork(10);
+    let told = 0;
+    forked.watchAbort({ handleEvent: () => told++ });
+    const reason = new Error('handler aborted');
+    context.abort(reason);
+    expect([told, forked.aborted, forked.abortReason, context.key]).toEqual([1, true, reason, 'k']);
+    expect(context.callerSignal?.reason).toBe(reason);
+    expect(isCallerAbort(reason, forked)).toBe(true);
+    expect(isCallerAbort(new Error('other'), forked)).toBe(false);
+    expect(ExecutionContext.createCancellable().callerSignal?.aborted).toBe(false);
   });
 
   it('returns itself for the same attempt, so a first attempt allocates nothing', () => {

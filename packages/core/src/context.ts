@@ -34,7 +34,8 @@ export class ExecutionContext implements Context {
    * execution costs one object: the caller's signal and the data map are read through it.
    */
   readonly #root: ExecutionContext;
-  readonly #callerSignal: AbortSignal | undefined;
+  /** On the root: the scope of the caller's cancellation, if the caller can cancel. */
+  readonly #callerScope: CancellationScope | undefined;
   #data: Map<ContextKey<unknown>, unknown> | undefined;
 
   private constructor(
@@ -43,14 +44,14 @@ export class ExecutionContext implements Context {
     attempt: number,
     key: string | undefined,
     deadline: number | undefined,
-    callerSignal: AbortSignal | undefined,
+    callerScope: CancellationScope | undefined,
   ) {
     this.#root = root ?? this;
     this.#scope = scope;
     this.attempt = attempt;
     this.key = key;
     this.deadline = deadline;
-    this.#callerSignal = callerSignal;
+    this.#callerScope = callerScope;
     this.#data = undefined;
   }
 
@@ -67,7 +68,26 @@ export class ExecutionContext implements Context {
       );
     }
     const signal = options.signal;
-    return new ExecutionContext(undefined, CancellationScope.root(signal), 1, options.key, undefined, signal);
+    const scope = CancellationScope.root(signal);
+    return new ExecutionContext(
+      undefined,
+      scope,
+      1,
+      options.key,
+      undefined,
+      signal === undefined ? undefined : scope,
+    );
+  }
+
+  /**
+   * The context of a new logical execution that its creator cancels with `abort(reason)`, as a caller would
+   * with a signal: the abort counts as the caller's (`callerSignal` reports it), but costs no AbortController
+   * unless somebody reads a signal. For adapters such as an undici interceptor, whose caller cancels through
+   * a method rather than a signal.
+   */
+  static createCancellable(key?: string): ExecutionContext {
+    const scope = CancellationScope.root(undefined).child();
+    return new ExecutionContext(undefined, scope, 1, key, undefined, scope);
   }
 
   /** Whether `value` is an ExecutionContext, from this or any other copy of this package. */
@@ -103,9 +123,9 @@ export class ExecutionContext implements Context {
     this.#scope.unwatch(watcher);
   }
 
-  /** The signal the caller passed to `execute`, if any. */
+  /** The signal the caller passed to `execute` (or of a `createCancellable` context), if any. */
   get callerSignal(): AbortSignal | undefined {
-    return this.#root.#callerSignal;
+    return this.#root.#callerScope?.signal;
   }
 
   get<T>(key: ContextKey<T>): T | undefined {
@@ -136,7 +156,10 @@ export class ExecutionContext implements Context {
     return new ExecutionContext(this.#root, this.#scope.child(), this.attempt, this.key, earliest, undefined);
   }
 
-  /** Aborts this context's signal with `reason`. Only for the policy that forked it; the parent is unaffected. */
+  /**
+   * Aborts this context with `reason`. Only for the policy that forked it, or the creator of a
+   * `createCancellable` context; the parent is unaffected.
+   */
   abort(reason: unknown): void {
     this.#scope.abort(reason);
   }
