@@ -125,8 +125,8 @@ class DispatchCall implements DispatchController {
   /** The caller's options; a copy with materialized headers once a subscriber has set a header. */
   #opts: DispatchOptions;
   readonly info: DispatchRequestInfo;
-  readonly #cancel = new AbortController();
-  #context: ExecutionContext | undefined;
+  /** Cancelled by the handler's abort, which the policies then see as the caller's. */
+  readonly #context: ExecutionContext;
   #attempts = 0;
   #lastError: unknown;
   /** The last failed attempt, paused: replayed to the handler if no later attempt does better. */
@@ -148,6 +148,7 @@ class DispatchCall implements DispatchController {
     this.#dispatch = dispatch;
     this.#opts = opts;
     this.info = new DispatchRequestInfo(settings, opts);
+    this.#context = ExecutionContext.createCancellable(this.info.origin);
   }
 
   get aborted(): boolean {
@@ -184,7 +185,7 @@ class DispatchCall implements DispatchController {
     if (this.#aborted) return;
     this.#aborted = true;
     this.#reason = reason;
-    this.#cancel.abort(reason); // a pending attempt watching its context is abandoned with it
+    this.#context.abort(reason); // a pending attempt watching its context is abandoned with it
     const live = this.#live;
     if (live?.controller != null && !this.#done) {
       live.controller.abort(reason); // undici reports it through the attempt's onResponseError
@@ -197,9 +198,8 @@ class DispatchCall implements DispatchController {
     this.handler.onRequestStart?.(this, null);
     if (this.#aborted) return;
     const info = this.info;
-    const context = ExecutionContext.create({ signal: this.#cancel.signal, key: info.origin });
+    const context = this.#context;
     context.set(httpRequestKey, info);
-    this.#context = context;
     const running = requestStartChannel.hasSubscribers
       ? runRequestStart(context, info, () => this.settings.policy.execute(this.#attempt, context))
       : this.settings.policy.execute(this.#attempt, context);
@@ -322,7 +322,7 @@ class DispatchCall implements DispatchController {
   #answer(statusCode: number | undefined, error: unknown): void {
     if (this.#answered) return;
     this.#answered = true;
-    if (requestEndChannel.hasSubscribers && this.#context !== undefined) {
+    if (requestEndChannel.hasSubscribers) {
       publishRequestEnd(this.#context, this.info, this.#attempts, statusCode, error);
     }
   }
