@@ -29,6 +29,27 @@ function setup() {
 }
 
 describe('FallbackCacheCore: per-request work', () => {
+  it('warns once per policy when principal() fails, and stores nothing for such requests', () => {
+    const warn = vi.spyOn(process, 'emitWarning').mockImplementation(() => {});
+    const core = new FallbackCacheCore(
+      'test',
+      { clock: virtualClock(), principal: () => 42 as unknown as string },
+      true,
+    );
+    for (let i = 0; i < 3; i++) {
+      const call = core.begin(request('/a'))!;
+      expect(() => core.plan(call, head(200, { 'cache-control': 'max-age=60' }), false)).toThrow(
+        'test: principal() must return a string or undefined, received number',
+      );
+    }
+    expect(warn).toHaveBeenCalledTimes(1);
+    expect(warn).toHaveBeenCalledWith(
+      'test: principal() failed, so nothing is stored or served for such requests: test: principal() must return a string or undefined, received number',
+      { code: 'BREAKWATER_FALLBACK_PRINCIPAL_FAILED' },
+    );
+    expect(core.store.size).toBe(0);
+  });
+
   it('asks principal() nothing for a response that can never be stored, nor for a lookup in an empty store', () => {
     const { core, principal, store } = setup();
     expect(core.begin(request('/a'))).toBeDefined();

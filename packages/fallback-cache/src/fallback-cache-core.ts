@@ -62,6 +62,21 @@ export interface Hit {
   readonly headOnly: boolean;
 }
 
+const warnedPrincipal = new WeakSet<FallbackCacheSettings>();
+
+/**
+ * Storing and serving fail open, so a `principal()` that throws or returns a non-string would only quietly
+ * turn the cache off: say so, once per policy.
+ */
+function warnPrincipalFailed(settings: FallbackCacheSettings, error: unknown): void {
+  if (warnedPrincipal.has(settings)) return;
+  warnedPrincipal.add(settings);
+  process.emitWarning(
+    `${settings.name}: principal() failed, so nothing is stored or served for such requests: ${error instanceof Error ? error.message : String(error)}`,
+    { code: 'BREAKWATER_FALLBACK_PRINCIPAL_FAILED' },
+  );
+}
+
 /** The fallback cache's own entry in `Cache-Status` (RFC 9211). */
 export const cacheStatusName = 'breakwater';
 
@@ -85,7 +100,14 @@ export class CacheCall implements ScopedRequest {
 
   /** Who the request is made for: its principal's partition, or shared. */
   get scope(): Scope {
-    if (this.#scope === undefined) this.#scope = scopeOf(this.#settings, this.request);
+    if (this.#scope === undefined) {
+      try {
+        this.#scope = scopeOf(this.#settings, this.request);
+      } catch (error) {
+        warnPrincipalFailed(this.#settings, error);
+        throw error;
+      }
+    }
     return this.#scope;
   }
 

@@ -35,7 +35,8 @@ export interface FallbackCacheBaseOptions {
    * `Authorization`, `Proxy-Authorization` or `Cookie` has its response stored (shared) only if the response
    * says `public`, `s-maxage` or `must-revalidate` (RFC 9111 §3.5). Called at most once per request with a
    * cacheable method, and only when its response may be stored or a stored one may answer its failure (never
-   * for a `no-store` response, say); it must be synchronous and cheap.
+   * for a `no-store` response, say); it must be synchronous and cheap. If it throws or returns a non-string,
+   * that request is neither stored nor served, and a process warning says so once.
    * @default none: no partitions
    */
   principal?: ((request: CacheRequest) => string | undefined) | undefined;
