@@ -1,4 +1,4 @@
-import { type Context, describeValue, ExecutionContext } from '@breakwater/core';
+import { type Context, ExecutionContext, functionOption } from '@breakwater/core';
 import {
   AttemptStart,
   attemptEndChannel,
@@ -69,10 +69,7 @@ export function resilientFetch<F extends FetchFunction = typeof globalThis.fetch
   options?: ResilientFetchOptions<F>,
 ): F {
   const { settings, read } = readResilienceOptions('resilientFetch', options, ['fetch']);
-  const wrapped = read.fetch as AnyFetch | undefined;
-  if (wrapped !== undefined && typeof wrapped !== 'function') {
-    throw new TypeError(`resilientFetch: fetch must be a function, received ${describeValue(wrapped)}`);
-  }
+  const wrapped = functionOption<AnyFetch>('resilientFetch', 'fetch', read.fetch);
   return function fetch(input: unknown, init?: InitLike): Promise<Response> {
     try {
       return new FetchCall(settings, wrapped ?? (globalThis.fetch as AnyFetch), input, init).run();

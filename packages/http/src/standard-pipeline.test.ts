@@ -229,6 +229,10 @@ describe('standardPipeline', () => {
     [{ retry: 3 }, /retry must be an options object or false, received 3/],
     [{ bulkhead: { limit: 0 } }, /limit/],
     [{ maxOrigins: 0 }, /maxOrigins must be an integer >= 1, received 0/],
+    [
+      { clock: Date },
+      /standardPipeline: clock must be an object with now\(\), setTimeout\(\) and clearTimeout\(\) methods/,
+    ],
     [{ totalTimeout: 5 }, /unknown option "totalTimeout" \(did you mean "totalTimeoutMs"\?\)/],
   ])('rejects %o', (options, message) => {
     expect(() => standardPipeline(options as never)).toThrow(message);

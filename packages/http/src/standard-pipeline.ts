@@ -2,6 +2,7 @@ import { type BulkheadOptions, bulkhead } from '@breakwater/bulkhead';
 import { type CircuitBreakerOptions, circuitBreaker, failureRate } from '@breakwater/circuit-breaker';
 import {
   type Clock,
+  clockOption,
   describeValue,
   durationOption,
   functionOption,
@@ -114,7 +115,7 @@ export function standardPipeline(options?: StandardPipelineOptions): Pipeline {
     );
   }
   const maxOrigins = integerOption(name, 'maxOrigins', read.maxOrigins, 1000, { min: 1 });
-  const clock = read.clock as Clock | undefined;
+  const clock = read.clock === undefined ? undefined : clockOption(name, read.clock);
   const random = functionOption<() => number>(name, 'random', read.random);
   const retryOptions = nestedOptions('retry', read.retry) as RetryOptions | false;
   const breakerOptions = nestedOptions('circuitBreaker', read.circuitBreaker) as
