@@ -1,6 +1,7 @@
 import { ExecutionContext } from './context.js';
 import type { FastPath } from './fast-path.js';
 import type { ExecuteOptions, Operation, Policy } from './policy.js';
+import { raceAbort } from './race-abort.js';
 import { describeValue } from './validation.js';
 
 /**
@@ -62,7 +63,7 @@ export abstract class BasePolicy implements Policy {
     } catch (error) {
       promise = Promise.reject(error);
     }
-    return signal === undefined ? promise : raceCallerAbort(promise, signal);
+    return signal === undefined ? promise : raceAbort(promise, signal);
   }
 }
 
@@ -73,31 +74,4 @@ export function callOperation<T>(fn: Operation<T>, context: ExecutionContext): P
   } catch (error) {
     return Promise.reject(error);
   }
-}
-
-/**
- * Settles with the caller's abort reason as soon as the caller aborts, without waiting for the work, which
- * sees the abort through its context. The listener is removed however the call ends. (It is added without
- * `{ once: true }` and removes itself instead: that option alone makes adding and removing 60% slower.)
- */
-function raceCallerAbort<T>(promise: Promise<T>, signal: AbortSignal): Promise<T> {
-  return new Promise<T>((resolve, reject) => {
-    const onAbort = {
-      handleEvent(): void {
-        signal.removeEventListener('abort', onAbort);
-        reject(signal.reason);
-      },
-    };
-    signal.addEventListener('abort', onAbort);
-    promise.then(
-      (value) => {
-        signal.removeEventListener('abort', onAbort);
-        resolve(value);
-      },
-      (error: unknown) => {
-        signal.removeEventListener('abort', onAbort);
-        reject(signal.aborted ? signal.reason : error);
-      },
-    );
-  });
 }

@@ -18,6 +18,7 @@ export { type KeyedOptions, KeyedPolicy, keyed } from './keyed.js';
 export { handleAll, isCallerAbort, type Outcome, type ShouldHandle, shouldHandleError } from './outcome.js';
 export { Pipeline, pipeline } from './pipeline.js';
 export type { ExecuteOptions, Operation, Policy } from './policy.js';
+export { raceAbort } from './race-abort.js';
 export { TimerQueue, type TimerQueueEntry } from './timer-queue.js';
 export {
   booleanOption,
