@@ -1,12 +1,10 @@
 import { Transform } from 'node:stream';
 import { describeValue } from '@breakwater/core';
 import type { FastifyPluginCallback, FastifyReply, FastifyRequest } from 'fastify';
-import { keyHash } from './hashing.js';
 import { type FingerprintSink, Idempotency, type RequestFacts, type ResolvedRoute } from './idempotency.js';
 import type { RouteOptions } from './idempotency-options.js';
 import type { IdempotencyResponse } from './problem.js';
-import { attachContext } from './request-context.js';
-import { fieldLines, splitTarget } from './server-response.js';
+import { attachBegin, fieldLines, splitTarget } from './server-response.js';
 import type { IdempotencySession } from './session.js';
 
 declare module 'fastify' {
@@ -129,29 +127,17 @@ export const fastifyIdempotency: FastifyPluginCallback<FastifyIdempotencyOptions
     if (state?.facts === undefined || state.sink === undefined || state.own) return next();
     const { facts, sink, key } = state;
     if (sink.overflow) return sendOwn(reply, state, idem.tooLarge(facts.method, facts.route));
-    let begun: Promise<boolean> | undefined;
-    const begin = (): Promise<boolean> => {
-      begun ??= idem.claim(request, key, facts, sink).then((decision) => {
-        if (decision.action === 'respond') {
-          sendOwn(reply, state, decision.response);
-          return false;
-        }
-        state.session = decision.session;
-        return true;
-      });
-      return begun;
-    };
-    const hash = keyHash(key);
-    attachContext(request, {
-      keyHash: hash,
-      get recovered() {
-        return state.session?.recovered ?? false;
+    const begin = attachBegin(
+      idem,
+      request,
+      key,
+      facts,
+      sink,
+      (response) => sendOwn(reply, state, response),
+      (session) => {
+        state.session = session;
       },
-      get attempt() {
-        return state.session?.attempt ?? 0;
-      },
-      begin,
-    });
+    );
     if (idem.config.begin === 'manual') return next();
     begin().then(
       (proceed) => {

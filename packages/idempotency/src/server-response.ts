@@ -171,25 +171,51 @@ export async function beginNode<Req extends object>(
   sink: FingerprintSink,
 ): Promise<{ proceed: boolean; capture: ResponseCapture }> {
   const capture = new ResponseCapture(res, idem.config.maxStoredResponseBytes);
+  const begin = attachBegin(
+    idem,
+    request,
+    key,
+    facts,
+    sink,
+    (response) => writeResponse(res, response),
+    (session) => {
+      capture.session = session;
+    },
+  );
+  if (idem.config.begin === 'manual') return { proceed: true, capture };
+  return { proceed: await begin(), capture };
+}
+
+/**
+ * Gives `request` its idempotency context and returns its `begin()`, which claims the key once: a replay (or
+ * an error answer) goes to `respond`, and a request that may run hands its session to `onSession`. Every
+ * adapter starts a request this way.
+ */
+export function attachBegin<Req extends object>(
+  idem: Idempotency<Req>,
+  request: Req,
+  key: string,
+  facts: RequestFacts,
+  sink: FingerprintSink,
+  respond: (response: IdempotencyResponse) => void,
+  onSession: (session: IdempotencySession | undefined) => void,
+): () => Promise<boolean> {
   let session: IdempotencySession | undefined;
   let begun: Promise<boolean> | undefined;
-  const hash = keyHash(key);
   const begin = (): Promise<boolean> => {
     begun ??= idem.claim(request, key, facts, sink).then((decision) => {
       if (decision.action === 'respond') {
-        writeResponse(res, decision.response);
+        respond(decision.response);
         return false;
       }
       session = decision.session;
-      capture.session = session;
+      onSession(session);
       return true;
     });
     return begun;
   };
   attachContext(request, {
-    get keyHash() {
-      return hash;
-    },
+    keyHash: keyHash(key),
     get recovered() {
       return session?.recovered ?? false;
     },
@@ -198,8 +224,7 @@ export async function beginNode<Req extends object>(
     },
     begin,
   });
-  if (idem.config.begin === 'manual') return { proceed: true, capture };
-  return { proceed: await begin(), capture };
+  return begin;
 }
 
 /** Reads the whole body into the sink and a buffer; undefined when it is over the sink's limit. */
