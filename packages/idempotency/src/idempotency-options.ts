@@ -193,7 +193,7 @@ const KNOWN = [
 ] as const;
 
 /** A field name: an RFC 9110 token. */
-const TOKEN = /^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$/;
+export const TOKEN: RegExp = /^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$/;
 /** An HTTP method: an upper-case token (methods are case-sensitive; lower case is almost always a mistake). */
 const METHOD = /^[!#$%&'*+\-.^_`|~0-9A-Z]+$/;
 
@@ -324,11 +324,11 @@ function stringOption(name: string, value: unknown, fallback: string): string {
   return value;
 }
 
-function methodsOption(
+export function methodsOption(
   name: string,
   value: unknown,
   fallback: readonly string[],
-  owner = OWNER,
+  owner: string = OWNER,
 ): ReadonlySet<string> {
   if (value === undefined) return new Set(fallback);
   if (!Array.isArray(value) || value.length === 0) {

@@ -9,6 +9,7 @@ import {
 } from '@breakwater/core';
 import { LRUCache } from 'lru-cache';
 import { IdempotencyConflictError, IdempotencyKeyInvalidError, IdempotencyKeyReusedError } from './errors.js';
+import { methodsOption, TOKEN } from './idempotency-options.js';
 import {
   DEFAULT_MAX_KEY_LENGTH,
   IDEMPOTENCY_KEY_HEADER,
@@ -82,8 +83,6 @@ interface InitLike {
 type AnyFetch = (input: unknown, init?: InitLike) => Promise<Response>;
 
 const OWNER = 'withIdempotencyKey';
-const METHOD = /^[!#$%&'*+\-.^_`|~0-9A-Z]+$/;
-const TOKEN = /^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$/;
 const PROBLEM_PEEK_BYTES = 65_536;
 
 /**
@@ -116,7 +115,7 @@ export function withIdempotencyKey<
     'maxReuseEntries',
     'reuseTtlMs',
   ]);
-  const methods = readMethods(o.methods);
+  const methods = methodsOption('methods', o.methods, ['POST', 'PATCH'], OWNER);
   const header = o.header ?? IDEMPOTENCY_KEY_HEADER;
   if (typeof header !== 'string' || !TOKEN.test(header)) {
     throw new TypeError(
@@ -188,23 +187,6 @@ export function withIdempotencyKey<
     return response;
   };
   return keyed as unknown as F;
-}
-
-function readMethods(value: unknown): ReadonlySet<string> {
-  if (value === undefined) return new Set(['POST', 'PATCH']);
-  if (!Array.isArray(value) || value.length === 0) {
-    throw new TypeError(
-      `${OWNER}: methods must be a non-empty array of upper-case methods, received ${describeValue(value)}`,
-    );
-  }
-  for (const method of value) {
-    if (typeof method !== 'string' || !METHOD.test(method)) {
-      throw new TypeError(
-        `${OWNER}: methods must contain upper-case method names such as "POST", received ${describeValue(method)}`,
-      );
-    }
-  }
-  return new Set(value as string[]);
 }
 
 function checkReuse(
