@@ -21,13 +21,25 @@ export interface Context {
 const brand = Symbol.for('breakwater.context');
 
 /**
+ * A deadline that is worked out only when somebody asks, such as a timeout's call whose start is taken from a
+ * later clock reading: most calls end before anybody looks, and then the clock need not be read for them.
+ */
+export interface DeadlineSource {
+  /** Clock time (ms); the same value every time it is read. */
+  readonly deadline: number;
+}
+
+/**
  * The {@link Context} implementation, with the derivations that policy authors need. An operation only sees
  * it as a `Context`; a policy receives it as the `options` of `execute` when it runs inside a pipeline.
  */
 export class ExecutionContext implements Context {
   readonly attempt: number;
   readonly key: string | undefined;
-  readonly deadline: number | undefined;
+  /** The deadline this context's own timeout set, if any: a time, or where to find it once asked. */
+  readonly #ownDeadline: number | DeadlineSource | undefined;
+  /** The context this one was forked from, whose deadline also applies, if it has one. */
+  readonly #outer: ExecutionContext | undefined;
   readonly #scope: CancellationScope;
   /**
    * The context `create` made for this execution. It alone holds the execution's shared state, so that a new
@@ -43,14 +55,16 @@ export class ExecutionContext implements Context {
     scope: CancellationScope,
     attempt: number,
     key: string | undefined,
-    deadline: number | undefined,
+    ownDeadline: number | DeadlineSource | undefined,
+    outer: ExecutionContext | undefined,
     callerScope: CancellationScope | undefined,
   ) {
     this.#root = root ?? this;
     this.#scope = scope;
     this.attempt = attempt;
     this.key = key;
-    this.deadline = deadline;
+    this.#ownDeadline = ownDeadline;
+    this.#outer = outer;
     this.#callerScope = callerScope;
     this.#data = undefined;
   }
@@ -65,6 +79,7 @@ export class ExecutionContext implements Context {
         undefined,
         undefined,
         undefined,
+        undefined,
       );
     }
     const signal = options.signal;
@@ -74,6 +89,7 @@ export class ExecutionContext implements Context {
       scope,
       1,
       options.key,
+      undefined,
       undefined,
       signal === undefined ? undefined : scope,
     );
@@ -87,12 +103,20 @@ export class ExecutionContext implements Context {
    */
   static createCancellable(key?: string): ExecutionContext {
     const scope = CancellationScope.root(undefined).child();
-    return new ExecutionContext(undefined, scope, 1, key, undefined, scope);
+    return new ExecutionContext(undefined, scope, 1, key, undefined, undefined, scope);
   }
 
   /** Whether `value` is an ExecutionContext, from this or any other copy of this package. */
   static is(value: unknown): value is ExecutionContext {
     return typeof value === 'object' && value !== null && (value as { [brand]?: true })[brand] === true;
+  }
+
+  /** Clock time (ms) by which the whole operation must end: the earliest deadline of the enclosing timeouts. */
+  get deadline(): number | undefined {
+    const own = this.#ownDeadline;
+    const mine = typeof own === 'object' ? own.deadline : own;
+    const outer = this.#outer?.deadline;
+    return outer === undefined || (mine !== undefined && mine < outer) ? mine : outer;
   }
 
   get signal(): AbortSignal {
@@ -141,19 +165,33 @@ export class ExecutionContext implements Context {
   /** The same execution at another attempt number. */
   withAttempt(attempt: number): ExecutionContext {
     if (attempt === this.attempt) return this;
-    return new ExecutionContext(this.#root, this.#scope, attempt, this.key, this.deadline, undefined);
+    return new ExecutionContext(
+      this.#root,
+      this.#scope,
+      attempt,
+      this.key,
+      this.#ownDeadline,
+      this.#outer,
+      undefined,
+    );
   }
 
   /**
    * A context with its own cancellation, which also follows this one, and a deadline no later than this one's.
    * The policy that forks it owns it: it may `abort()` it and must `release()` it once the work inside settled.
+   * `deadline` may be a {@link DeadlineSource}, read only when somebody reads the fork's `deadline`.
    */
-  fork(deadline?: number): ExecutionContext {
-    const earliest =
-      deadline === undefined || (this.deadline !== undefined && this.deadline < deadline)
-        ? this.deadline
-        : deadline;
-    return new ExecutionContext(this.#root, this.#scope.child(), this.attempt, this.key, earliest, undefined);
+  fork(deadline?: number | DeadlineSource): ExecutionContext {
+    const outer = this.#ownDeadline === undefined ? this.#outer : this;
+    return new ExecutionContext(
+      this.#root,
+      this.#scope.child(),
+      this.attempt,
+      this.key,
+      deadline,
+      outer,
+      undefined,
+    );
   }
 
   /**

@@ -1,7 +1,7 @@
 export { BasePolicy, callOperation } from './base-policy.js';
 export { type AbortWatcher, neverAbortedSignal } from './cancellation-scope.js';
 export { type Clock, systemClock, unrefTimer } from './clock.js';
-export { type Context, ExecutionContext } from './context.js';
+export { type Context, type DeadlineSource, ExecutionContext } from './context.js';
 export { type ContextKey, contextKey } from './context-key.js';
 export {
   BreakwaterError,

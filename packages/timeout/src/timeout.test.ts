@@ -11,6 +11,7 @@ import {
   TimeoutError,
 } from '@breakwater/core';
 import { type VirtualClock, virtualClock } from '@breakwater/testing';
+import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { type TimeoutEvent, timeout } from './index.js';
 
@@ -398,25 +399,109 @@ describe('timeout', () => {
   });
 
   describe('resources', () => {
-    it('1,000 concurrent calls share one timer and each times out at exactly ms', async () => {
+    it('1,000 concurrent calls share two timers and each times out at exactly ms', async () => {
       const clock = virtualClock();
       const policy = timeout({ ms: 100, clock });
       const results = [];
       for (let i = 0; i < 1_000; i++) {
         results.push(track(policy.execute(untilAborted), clock));
         if (i % 100 === 99) await clock.advance(1);
-        expect(clock.pending).toBeLessThanOrEqual(1);
+        // One timer fixes the start of the calls made since it was armed, one fires at the earliest deadline.
+        expect(clock.pending).toBeLessThanOrEqual(2);
       }
       // Started at 0..9 ms, so they time out at 100..109 ms.
       for (let t = 0; t < 120; t++) {
         await clock.advance(1);
-        expect(clock.pending).toBeLessThanOrEqual(1);
+        expect(clock.pending).toBeLessThanOrEqual(2);
       }
       results.forEach((result, i) => {
         expect(result.error).toBeInstanceOf(TimeoutError);
         expect(result.at).toBe(100 + Math.floor(i / 100));
       });
       expect(clock.pending).toBe(0);
+    });
+
+    it('does not read the clock for calls that end before the next timer turn', async () => {
+      const clock = virtualClock({ start: 1_000 });
+      let reads = 0;
+      const counting = { ...clock, now: () => (reads++, clock.now()) };
+      const policy = timeout({ ms: 100, clock: counting });
+      const inPipeline = pipeline(policy);
+      for (let i = 0; i < 1_000; i++) {
+        await policy.execute(async () => i);
+        await inPipeline.execute(async () => i);
+      }
+      expect(reads).toBe(0);
+      // The timer turn armed by the first call reads it once and finds nothing left to time.
+      await clock.advance(0);
+      expect(reads).toBe(1);
+      expect(clock.pending).toBe(0);
+    });
+
+    it('fixes a deadline read before the timer turn at the time of the read', async () => {
+      const clock = virtualClock({ start: 500 });
+      const policy = timeout({ ms: 100, clock });
+      const seen: (number | undefined)[] = [];
+      const first = track(policy.execute(untilAborted), clock);
+      const second = track(
+        policy.execute((ctx) => {
+          seen.push(ctx.deadline, ctx.deadline);
+          return untilAborted(ctx);
+        }),
+        clock,
+      );
+      expect(seen).toEqual([600, 600]);
+      await clock.advance(99);
+      expect([first.settled, second.settled]).toEqual([false, false]);
+      await clock.advance(1);
+      expect([first.at, second.at]).toEqual([600, 600]);
+    });
+
+    it('never times out early and, on a virtual clock, exactly on time (fast-check)', async () => {
+      await fc.assert(
+        fc.asyncProperty(
+          fc.integer({ min: 1, max: 50 }),
+          fc.array(fc.record({ calls: fc.nat(5), advance: fc.nat(30), readDeadline: fc.boolean() }), {
+            maxLength: 30,
+          }),
+          async (ms, steps) => {
+            const clock = virtualClock();
+            const policy = timeout({ ms, clock });
+            const started: { at: number; state: ReturnType<typeof track> }[] = [];
+            for (const step of steps) {
+              for (let i = 0; i < step.calls; i++) {
+                const at = clock.now();
+                const state = track(
+                  policy.execute((ctx) => {
+                    if (step.readDeadline) expect(ctx.deadline).toBe(at + ms);
+                    return untilAborted(ctx);
+                  }),
+                  clock,
+                );
+                started.push({ at, state });
+              }
+              await clock.advance(step.advance);
+            }
+            await clock.advance(ms);
+            for (const { at, state } of started) {
+              expect(state.error).toBeInstanceOf(TimeoutError);
+              expect(state.at).toBe(at + ms);
+            }
+            expect(clock.pending).toBe(0);
+          },
+        ),
+        { numRuns: 200 },
+      );
+    });
+
+    it('on the system clock, fires after ms and within a few milliseconds of it', async () => {
+      const policy = timeout(30);
+      const start = performance.now();
+      await expect(policy.execute(untilAborted)).rejects.toBeInstanceOf(TimeoutError);
+      const elapsed = performance.now() - start;
+      expect(elapsed).toBeGreaterThanOrEqual(30);
+      // The start is taken at the next timer turn, about 1 ms later; the rest is this shared machine's timer lag.
+      expect(elapsed).toBeLessThan(30 + 25);
     });
 
     it('leaves no listener on a caller signal after 10,000 calls that read ctx.signal', async () => {

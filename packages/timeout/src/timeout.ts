@@ -14,9 +14,8 @@ import {
   oneOfOption,
   readOptions,
   TimeoutError,
-  TimerQueue,
-  type TimerQueueEntry,
 } from '@breakwater/core';
+import { type DeadlineEntry, DeadlineQueue } from './deadline-queue.js';
 
 /**
  * How a timeout treats an operation that is still running when its time is up.
@@ -67,6 +66,8 @@ class AggressiveCall {
   }
 }
 
+type Call = ExecutionContext | AggressiveCall;
+
 /**
  * A policy that limits how long each call may run. It forks the context with a deadline (`ctx.deadline`, never
  * later than an enclosing one) and, when its own time is up, aborts the fork's `ctx.signal` with a
@@ -83,29 +84,26 @@ export class TimeoutPolicy extends BasePolicy {
    * Not emitted when the call's signal had already aborted for another reason (caller, enclosing timeout).
    */
   readonly onTimeout: Event<TimeoutEvent>;
-  readonly #clock: Clock;
-  readonly #queue: TimerQueue<ExecutionContext | AggressiveCall>;
+  readonly #queue: DeadlineQueue<Call>;
   readonly #onTimeout = new EventEmitter<TimeoutEvent>(diagnosticsChannelName('timeout', 'timeout'));
 
   /**
    * Admits every call of a cooperative timeout: its ticket is its deadline's entry, which holds the forked
    * context. An aggressive timeout has none: it must reject from its timer, which takes a promise of its own.
    */
-  override readonly fastPath: FastPath<TimerQueueEntry<ExecutionContext>> | undefined;
+  override readonly fastPath: FastPath<DeadlineEntry<ExecutionContext>> | undefined;
 
   constructor(timeoutMs: number, strategy: TimeoutStrategy, clock: Clock) {
     super();
     this.timeoutMs = timeoutMs;
     this.strategy = strategy;
-    this.#clock = clock;
-    this.#queue = new TimerQueue(clock, (item) => this.#expire(item));
+    this.#queue = new DeadlineQueue(clock, timeoutMs, (item) => this.#expire(item));
     this.onTimeout = this.#onTimeout.event;
     this.fastPath =
       strategy === 'aggressive'
         ? undefined
         : {
-            clock,
-            enter: (context, now) => this.#enter(context, Number.isNaN(now) ? clock.now() : now),
+            enter: (context) => this.#enter(context),
             contextInside: (entry) => entry.item,
             succeeded: (entry) => this.#leave(entry),
             failed: (entry, context, error) => {
@@ -116,11 +114,8 @@ export class TimeoutPolicy extends BasePolicy {
   }
 
   protected run<T>(fn: Operation<T>, context: ExecutionContext): Promise<T> {
-    if (this.strategy === 'aggressive') {
-      const deadline = this.#clock.now() + this.timeoutMs;
-      return this.#runAggressive(fn, context, context.fork(deadline), deadline);
-    }
-    const entry = this.#enter(context, this.#clock.now());
+    if (this.strategy === 'aggressive') return this.#runAggressive(fn, context);
+    const entry = this.#enter(context);
     return callOperation(fn, entry.item).then(
       (value) => {
         this.#leave(entry);
@@ -133,14 +128,15 @@ export class TimeoutPolicy extends BasePolicy {
     );
   }
 
-  /** Starts a cooperative call at clock time `now`: forks the context with the deadline and queues it. */
-  #enter(context: ExecutionContext, now: number): TimerQueueEntry<ExecutionContext> {
-    const deadline = now + this.timeoutMs;
-    return this.#queue.add(context.fork(deadline), deadline) as TimerQueueEntry<ExecutionContext>;
+  /** Starts a cooperative call: queues it, and forks the context with the queue entry as its deadline. */
+  #enter(context: ExecutionContext): DeadlineEntry<ExecutionContext> {
+    const entry = this.#queue.add(context) as DeadlineEntry<ExecutionContext>;
+    entry.item = context.fork(entry);
+    return entry;
   }
 
   /** Ends a cooperative call once its work settled. */
-  #leave(entry: TimerQueueEntry<ExecutionContext>): void {
+  #leave(entry: DeadlineEntry<ExecutionContext>): void {
     this.#queue.delete(entry);
     entry.item.release();
   }
@@ -149,15 +145,12 @@ export class TimeoutPolicy extends BasePolicy {
    * Rejects from the timer, without waiting for the operation. The operation runs on unobserved: its result is
    * dropped and its failure handled, so it can never surface as an unhandled rejection.
    */
-  #runAggressive<T>(
-    fn: Operation<T>,
-    context: ExecutionContext,
-    forked: ExecutionContext,
-    deadline: number,
-  ): Promise<T> {
+  #runAggressive<T>(fn: Operation<T>, context: ExecutionContext): Promise<T> {
     return new Promise<T>((resolve, reject) => {
       const queue = this.#queue;
-      const entry = queue.add(new AggressiveCall(forked, context, reject), deadline);
+      const entry = queue.add(context);
+      const forked = context.fork(entry);
+      entry.item = new AggressiveCall(forked, context, reject);
       // After the timer rejected, these settle nothing: only the fork's release still matters.
       callOperation(fn, forked).then(
         (value) => {
@@ -188,7 +181,7 @@ export class TimeoutPolicy extends BasePolicy {
     return timeoutError;
   }
 
-  #expire(item: ExecutionContext | AggressiveCall): void {
+  #expire(item: Call): void {
     if (item instanceof AggressiveCall) {
       if (item.parent.aborted) {
         item.reject(item.parent.abortReason);
