@@ -424,7 +424,13 @@ describe('timeout', () => {
     it('does not read the clock for calls that end before the next timer turn', async () => {
       const clock = virtualClock({ start: 1_000 });
       let reads = 0;
-      const counting = { ...clock, now: () => (reads++, clock.now()) };
+      const counting = {
+        ...clock,
+        now: () => {
+          reads++;
+          return clock.now();
+        },
+      };
       const policy = timeout({ ms: 100, clock: counting });
       const inPipeline = pipeline(policy);
       for (let i = 0; i < 1_000; i++) {
