@@ -40,7 +40,13 @@ export class ExecutionContext implements Context {
   readonly #ownDeadline: number | DeadlineSource | undefined;
   /** The context this one was forked from, whose deadline also applies, if it has one. */
   readonly #outer: ExecutionContext | undefined;
-  readonly #scope: CancellationScope;
+  /**
+   * A fork's cancellation is made the first time somebody needs it (reads the signal, watches, aborts): on the
+   * success path nobody does, and then a fork costs one object. Until then it is `undefined`, and `#parent` is
+   * the context whose cancellation it will follow.
+   */
+  #scope: CancellationScope | undefined;
+  readonly #parent: ExecutionContext | undefined;
   /**
    * The context `create` made for this execution. It alone holds the execution's shared state, so that a new
    * execution costs one object: the caller's signal and the data map are read through it.
@@ -52,7 +58,8 @@ export class ExecutionContext implements Context {
 
   private constructor(
     root: ExecutionContext | undefined,
-    scope: CancellationScope,
+    scope: CancellationScope | undefined,
+    parent: ExecutionContext | undefined,
     attempt: number,
     key: string | undefined,
     ownDeadline: number | DeadlineSource | undefined,
@@ -61,6 +68,7 @@ export class ExecutionContext implements Context {
   ) {
     this.#root = root ?? this;
     this.#scope = scope;
+    this.#parent = parent;
     this.attempt = attempt;
     this.key = key;
     this.#ownDeadline = ownDeadline;
@@ -75,6 +83,7 @@ export class ExecutionContext implements Context {
       return new ExecutionContext(
         undefined,
         CancellationScope.root(undefined),
+        undefined,
         1,
         undefined,
         undefined,
@@ -87,6 +96,7 @@ export class ExecutionContext implements Context {
     return new ExecutionContext(
       undefined,
       scope,
+      undefined,
       1,
       options.key,
       undefined,
@@ -103,12 +113,17 @@ export class ExecutionContext implements Context {
    */
   static createCancellable(key?: string): ExecutionContext {
     const scope = CancellationScope.root(undefined).child();
-    return new ExecutionContext(undefined, scope, 1, key, undefined, undefined, scope);
+    return new ExecutionContext(undefined, scope, undefined, 1, key, undefined, undefined, scope);
   }
 
   /** Whether `value` is an ExecutionContext, from this or any other copy of this package. */
   static is(value: unknown): value is ExecutionContext {
     return typeof value === 'object' && value !== null && (value as { [brand]?: true })[brand] === true;
+  }
+
+  get #cancellation(): CancellationScope {
+    if (this.#scope === undefined) this.#scope = this.#parent!.#cancellation.child();
+    return this.#scope;
   }
 
   /** Clock time (ms) by which the whole operation must end: the earliest deadline of the enclosing timeouts. */
@@ -120,17 +135,17 @@ export class ExecutionContext implements Context {
   }
 
   get signal(): AbortSignal {
-    return this.#scope.signal;
+    return this.#cancellation.signal;
   }
 
   /** Whether this context is aborted, answered without creating a signal. */
   get aborted(): boolean {
-    return this.#scope.aborted;
+    return this.#cancellation.aborted;
   }
 
   /** Why this context aborted (`undefined` while it has not), answered without creating a signal. */
   get abortReason(): unknown {
-    return this.#scope.reason;
+    return this.#cancellation.reason;
   }
 
   /**
@@ -139,12 +154,12 @@ export class ExecutionContext implements Context {
    * check `aborted` first.
    */
   watchAbort(watcher: AbortWatcher): void {
-    this.#scope.watch(watcher);
+    this.#cancellation.watch(watcher);
   }
 
   /** Stops `watcher` from being told of an abort. */
   unwatchAbort(watcher: AbortWatcher): void {
-    this.#scope.unwatch(watcher);
+    this.#cancellation.unwatch(watcher);
   }
 
   /** The signal the caller passed to `execute` (or of a `createCancellable` context), if any. */
@@ -167,7 +182,8 @@ export class ExecutionContext implements Context {
     if (attempt === this.attempt) return this;
     return new ExecutionContext(
       this.#root,
-      this.#scope,
+      this.#cancellation,
+      undefined,
       attempt,
       this.key,
       this.#ownDeadline,
@@ -185,7 +201,8 @@ export class ExecutionContext implements Context {
     const outer = this.#ownDeadline === undefined ? this.#outer : this;
     return new ExecutionContext(
       this.#root,
-      this.#scope.child(),
+      undefined,
+      this,
       this.attempt,
       this.key,
       deadline,
@@ -199,12 +216,13 @@ export class ExecutionContext implements Context {
    * `createCancellable` context; the parent is unaffected.
    */
   abort(reason: unknown): void {
-    this.#scope.abort(reason);
+    this.#cancellation.abort(reason);
   }
 
   /** Stops following the parent's signal, removing the listener that followed it, if any. */
   release(): void {
-    this.#scope.release();
+    // A cancellation never made follows nothing.
+    this.#scope?.release();
   }
 }
 

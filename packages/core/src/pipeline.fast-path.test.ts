@@ -181,6 +181,24 @@ interface Setup {
 }
 
 /** The probes of `specs` in a pipeline; `nested` hides every fast path, which gives the reference behaviour. */
+/**
+ * Runs `build` as if Node ran with `--disallow-code-generation-from-strings`: a pipeline built then runs its
+ * general loop instead of compiled code. Returns what it built and how often code generation was attempted.
+ */
+function withoutCodeGeneration<T>(build: () => T): { built: T; attempts: number } {
+  const original = globalThis.Function;
+  let attempts = 0;
+  globalThis.Function = function disallowed() {
+    attempts++;
+    throw new EvalError('Code generation from strings disallowed for this context');
+  } as unknown as FunctionConstructor;
+  try {
+    return { built: build(), attempts };
+  } finally {
+    globalThis.Function = original;
+  }
+}
+
 function setup(specs: readonly ProbeSpec[], nested = false): Setup {
   const log: string[] = [];
   const probes = specs.map((spec, i) => new Probe(String.fromCharCode(97 + i), spec, log));
@@ -436,19 +454,24 @@ describe('pipeline fast path', () => {
         fc.array(step, { minLength: 1, maxLength: 8 }),
         async (specs, steps) => {
           const fast = setup(specs);
+          // The same pipeline where code generation is disallowed: the general loop instead of compiled code.
+          const loop = withoutCodeGeneration(() => setup(specs)).built;
           const nested = setup(specs, true);
           const fastOutcome = await outcome(fast.policy.execute(scripted(steps, fast.log)));
+          const loopOutcome = await outcome(loop.policy.execute(scripted(steps, loop.log)));
           const nestedOutcome = await outcome(nested.policy.execute(scripted(steps, nested.log)));
           expect(fastOutcome).toBe(nestedOutcome);
+          expect(loopOutcome).toBe(nestedOutcome);
           expect(fast.log).toEqual(nested.log);
-          for (const { probes } of [fast, nested]) {
+          expect(loop.log).toEqual(nested.log);
+          for (const { probes } of [fast, loop, nested]) {
             expect(probes.flatMap((p) => p.faults)).toEqual([]);
             for (const probe of probes) {
               for (const ticket of probe.tickets) expect(ticket.settlements).toBe(1);
             }
           }
           // Only the policies that cannot take the fast path ran through execute.
-          for (const probe of fast.probes) {
+          for (const probe of [...fast.probes, ...loop.probes]) {
             if (probe.spec.admission === 'admit' || probe.spec.admission === 'throw')
               expect(probe.runs).toBe(0);
           }
@@ -496,6 +519,35 @@ function countingClock(start: number): Clock & { readings: number } {
     clearTimeout: (handle) => clearTimeout(handle as ReturnType<typeof setTimeout>),
   };
 }
+
+describe('pipeline compiled fast path', () => {
+  it('compiles a pipeline whose policies all have a fast path, and runs the loop where that is disallowed', async () => {
+    const compiled = withoutCodeGeneration(() => setup([admit, admit]));
+    expect(compiled.attempts).toBe(1);
+    const partly = withoutCodeGeneration(() => setup([admit, { admission: 'none' }]));
+    expect(partly.attempts).toBe(0);
+    for (const { built } of [compiled, partly]) {
+      await expect(built.policy.execute(() => 'done')).resolves.toBe('done');
+      expect(built.probes.flatMap((p) => p.tickets.map((t) => t.settlements))).toEqual([1, 1]);
+    }
+  });
+
+  it('keeps pipelines of different policies apart when they run interleaved', async () => {
+    const log: string[] = [];
+    const names = Array.from({ length: 8 }, (_, i) =>
+      Array.from({ length: 1 + (i % 4) }, (_, j) => `${i}.${j}`),
+    );
+    const pipelines = names.map((row) => pipeline(...row.map((name) => new Probe(name, admit, log))));
+    const values = await Promise.all(
+      Array.from({ length: 64 }, (_, call) => pipelines[call % 8]!.execute(() => call)),
+    );
+    expect(values).toEqual(Array.from({ length: 64 }, (_, call) => call));
+    // Each of the 8 pipelines took 8 calls, and each of its policies entered and succeeded once per call.
+    const count = (line: string): number => log.filter((entry) => entry === line).length;
+    for (const name of names.flat()) expect([count(`${name}:enter@1`), count(`${name}:ok`)]).toEqual([8, 8]);
+    expect(log).toHaveLength(names.flat().length * 16);
+  });
+});
 
 describe('pipeline fast path clock', () => {
   it('reads a clock once per call for every policy that shares it, and never for policies without one', async () => {

@@ -1,5 +1,6 @@
 import { BasePolicy, callOperation } from './base-policy.js';
 import type { Clock } from './clock.js';
+import { type CompiledRun, compilePipeline, type Resume } from './compiled-stages.js';
 import type { ExecutionContext } from './context.js';
 import type { FastPath } from './fast-path.js';
 import type { Operation, Policy } from './policy.js';
@@ -28,6 +29,178 @@ class Stage {
   }
 }
 
+/** What a pipeline's calls run through: its policies, outermost first, and the fast path of each, if any. */
+interface Stages {
+  readonly policies: readonly Policy[];
+  readonly stages: readonly (Stage | undefined)[];
+}
+
+/**
+ * One call that some policy admitted on its fast path, from the outcome of the work inside those policies until
+ * every entered policy has settled.
+ */
+class PipelineCall {
+  readonly #parts: Stages;
+  readonly #start: number;
+  /** By level: what each entered policy's `enter` returned. */
+  readonly #tickets: readonly unknown[];
+  readonly #context: ExecutionContext;
+  readonly #fn: Operation<unknown>;
+  /** The innermost level not yet settled. */
+  #last = -1;
+
+  constructor(
+    parts: Stages,
+    start: number,
+    tickets: readonly unknown[],
+    context: ExecutionContext,
+    fn: Operation<unknown>,
+  ) {
+    this.#parts = parts;
+    this.#start = start;
+    this.#tickets = tickets;
+    this.#context = context;
+    this.#fn = fn;
+  }
+
+  /** Settles the policies entered from `start` to `last` with the outcome of `work`. */
+  settle(last: number, work: Promise<unknown>): Promise<unknown> {
+    if (last < this.#start) return work;
+    this.#last = last;
+    return work.then(
+      (value) => this.#succeeded(value),
+      (error: unknown) => this.fail(this.#last, error),
+    );
+  }
+
+  #succeeded(value: unknown): unknown {
+    const stages = this.#parts.stages;
+    for (let level = this.#last; level >= this.#start; level--) {
+      try {
+        const stage = stages[level]!;
+        stage.succeeded.call(stage.path, this.#tickets[level]);
+      } catch (error) {
+        // What the policy's own promise would have done: reject, so the policies outside see a failure.
+        return this.fail(level - 1, error);
+      }
+    }
+    return value;
+  }
+
+  /**
+   * Hands a failure to the entered policies from `level` outwards. A policy that throws from `failed` passes the
+   * failure on at once, so that bookkeeping-only policies settle in the same microtask as the operation.
+   */
+  fail(level: number, error: unknown): unknown {
+    const parts = this.#parts;
+    for (; level >= this.#start; level--) {
+      let outcome: Promise<unknown>;
+      try {
+        const stage = parts.stages[level]!;
+        outcome = stage.failed.call(
+          stage.path,
+          this.#tickets[level],
+          // Only failures need it, so it is not kept per call.
+          contextAt(parts, this.#tickets, this.#start, level, this.#context),
+          error,
+          operationFrom(parts, level + 1, this.#fn),
+        );
+      } catch (thrown) {
+        error = thrown;
+        continue;
+      }
+      return this.settle(level - 1, outcome);
+    }
+    throw error;
+  }
+}
+
+/** Runs the policies from level `start` inwards, then `fn`. */
+function runFrom<T>(parts: Stages, start: number, fn: Operation<T>, context: ExecutionContext): Promise<T> {
+  const stages = parts.stages;
+  const end = stages.length;
+  const tickets: unknown[] = [];
+  let inside = context;
+  let level = start;
+  let clock: Clock | undefined;
+  let now = Number.NaN;
+  let work: Promise<T>;
+  try {
+    for (; level < end; level++) {
+      const stage = stages[level];
+      if (stage === undefined) break;
+      const stageClock = stage.clock;
+      if (stageClock !== clock && stageClock !== undefined) {
+        clock = stageClock;
+        now = stageClock.now();
+      }
+      const ticket = stage.enter.call(stage.path, inside, stageClock === undefined ? Number.NaN : now);
+      if (ticket === undefined) break;
+      tickets[level] = ticket;
+      if (stage.contextInside !== undefined) inside = stage.contextInside.call(stage.path, ticket, inside);
+    }
+    work =
+      level === end
+        ? callOperation(fn, inside)
+        : parts.policies[level]!.execute(operationFrom(parts, level + 1, fn), inside);
+  } catch (error) {
+    work = Promise.reject(error);
+  }
+  if (level === start) return work;
+  return new PipelineCall(parts, start, tickets, context, fn as Operation<unknown>).settle(
+    level - 1,
+    work,
+  ) as Promise<T>;
+}
+
+/** How a compiled pipeline hands over to {@link PipelineCall} everything but the success of every policy. */
+function resumeFor(parts: Stages): Resume {
+  return {
+    declined(tickets, level, context, fn) {
+      let work: Promise<unknown>;
+      try {
+        work = parts.policies[level]!.execute(
+          operationFrom(parts, level + 1, fn),
+          contextAt(parts, tickets, 0, level, context),
+        );
+      } catch (error) {
+        work = Promise.reject(error);
+      }
+      return new PipelineCall(parts, 0, tickets, context, fn).settle(level - 1, work);
+    },
+    threw(tickets, context, fn, error) {
+      let entered = 0;
+      while (entered < tickets.length && tickets[entered] !== undefined) entered++;
+      return new PipelineCall(parts, 0, tickets, context, fn).settle(entered - 1, Promise.reject(error));
+    },
+    failed(tickets, level, context, fn, error) {
+      return new PipelineCall(parts, 0, tickets, context, fn).fail(level, error);
+    },
+  };
+}
+
+/** The context the policy at `level` entered with, the one at `start` having entered with `context`. */
+function contextAt(
+  parts: Stages,
+  tickets: readonly unknown[],
+  start: number,
+  level: number,
+  context: ExecutionContext,
+): ExecutionContext {
+  let inside = context;
+  for (let i = start; i < level; i++) {
+    const stage = parts.stages[i]!;
+    if (stage.contextInside !== undefined) inside = stage.contextInside.call(stage.path, tickets[i], inside);
+  }
+  return inside;
+}
+
+/** The work inside the policy at `level - 1`: the policies from `level` inwards around `fn`. */
+function operationFrom<T>(parts: Stages, level: number, fn: Operation<T>): Operation<T> {
+  if (level === parts.stages.length) return fn;
+  return (context) => runFrom(parts, level, fn, context as ExecutionContext);
+}
+
 /**
  * A policy made of other policies, applied outermost first.
  *
@@ -39,131 +212,30 @@ class Stage {
 export class Pipeline extends BasePolicy {
   /** The policies, outermost first, with nested pipelines flattened. */
   readonly policies: readonly Policy[];
-  readonly #stages: readonly (Stage | undefined)[];
+  readonly #parts: Stages;
+  /** The fast path as code of its own, when every policy has one. */
+  readonly #compiled: CompiledRun | undefined;
 
   constructor(policies: readonly Policy[]) {
     super();
     this.policies = Object.freeze(
       policies.flatMap((policy) => (policy instanceof Pipeline ? policy.policies : [policy])),
     );
-    this.#stages = this.policies.map((policy) =>
+    const stages = this.policies.map((policy) =>
       policy instanceof BasePolicy && policy.fastPath !== undefined ? new Stage(policy.fastPath) : undefined,
     );
+    this.#parts = { policies: this.policies, stages };
+    const paths = stages.flatMap((stage) => (stage === undefined ? [] : [stage.path]));
+    this.#compiled =
+      paths.length > 0 && paths.length === stages.length
+        ? compilePipeline(paths, resumeFor(this.#parts))
+        : undefined;
   }
 
   protected run<T>(fn: Operation<T>, context: ExecutionContext): Promise<T> {
-    return this.#runFrom(0, fn, context);
-  }
-
-  /** Runs the policies from index `start` inwards, then `fn`. */
-  #runFrom<T>(start: number, fn: Operation<T>, context: ExecutionContext): Promise<T> {
-    const stages = this.#stages;
-    const end = stages.length;
-    const tickets: unknown[] = new Array(end - start);
-    let inside = context;
-    let level = start;
-    let clock: Clock | undefined;
-    let now = Number.NaN;
-    let work: Promise<T>;
-    try {
-      for (; level < end; level++) {
-        const stage = stages[level];
-        if (stage === undefined) break;
-        const stageClock = stage.clock;
-        if (stageClock !== clock && stageClock !== undefined) {
-          clock = stageClock;
-          now = stageClock.now();
-        }
-        const ticket = stage.enter.call(stage.path, inside, stageClock === undefined ? Number.NaN : now);
-        if (ticket === undefined) break;
-        tickets[level - start] = ticket;
-        if (stage.contextInside !== undefined) inside = stage.contextInside.call(stage.path, ticket, inside);
-      }
-      work =
-        level === end
-          ? callOperation(fn, inside)
-          : this.policies[level]!.execute(this.#operationFrom(level + 1, fn), inside);
-    } catch (error) {
-      work = Promise.reject(error);
-    }
-    return this.#settle(start, level - 1, tickets, context, fn, work);
-  }
-
-  /** The work inside the policy at `level - 1`: the policies from `level` inwards around `fn`. */
-  #operationFrom<T>(level: number, fn: Operation<T>): Operation<T> {
-    if (level === this.policies.length) return fn;
-    return (context) => this.#runFrom(level, fn, context as ExecutionContext);
-  }
-
-  /** Hands the outcome of `work` to the entered policies from `last` out to `start`. */
-  #settle<T>(
-    start: number,
-    last: number,
-    tickets: unknown[],
-    context: ExecutionContext,
-    fn: Operation<T>,
-    work: Promise<T>,
-  ): Promise<T> {
-    if (last < start) return work;
-    return work.then(
-      (value) => {
-        const stages = this.#stages;
-        for (let level = last; level >= start; level--) {
-          try {
-            const stage = stages[level]!;
-            stage.succeeded.call(stage.path, tickets[level - start]);
-          } catch (error) {
-            // What the policy's own promise would have done: reject, so the policies outside see a failure.
-            return this.#fail(start, level - 1, tickets, context, fn, error);
-          }
-        }
-        return value;
-      },
-      (error: unknown) => this.#fail(start, last, tickets, context, fn, error),
-    );
-  }
-
-  /**
-   * Hands a failure to the entered policies from `level` outwards. A policy that throws from `failed` passes the
-   * failure on at once, so that bookkeeping-only policies settle in the same microtask as the operation.
-   */
-  #fail<T>(
-    start: number,
-    level: number,
-    tickets: unknown[],
-    context: ExecutionContext,
-    fn: Operation<T>,
-    error: unknown,
-  ): Promise<T> {
-    for (; level >= start; level--) {
-      let outcome: Promise<T>;
-      try {
-        const stage = this.#stages[level]!;
-        outcome = stage.failed.call(
-          stage.path,
-          tickets[level - start],
-          this.#contextAt(start, level, tickets, context),
-          error,
-          this.#operationFrom(level + 1, fn),
-        ) as Promise<T>;
-      } catch (thrown) {
-        error = thrown;
-        continue;
-      }
-      return this.#settle(start, level - 1, tickets, context, fn, outcome);
-    }
-    return Promise.reject(error);
-  }
-
-  /** The context the policy at `level` entered with; only failures need it, so it is not kept per call. */
-  #contextAt(start: number, level: number, tickets: unknown[], context: ExecutionContext): ExecutionContext {
-    let inside = context;
-    for (let i = start; i < level; i++) {
-      const stage = this.#stages[i]!;
-      if (stage.contextInside !== undefined)
-        inside = stage.contextInside.call(stage.path, tickets[i - start], inside);
-    }
-    return inside;
+    const compiled = this.#compiled;
+    if (compiled !== undefined) return compiled(fn as Operation<unknown>, context) as Promise<T>;
+    return runFrom(this.#parts, 0, fn, context);
   }
 }
 

@@ -1,5 +1,16 @@
 import { type Clock, unrefTimer } from '@breakwater/core';
 
+/** The calls added between two clock readings of a queue: they share the deadline the later reading fixes. */
+class Batch {
+  /** `NaN` until fixed. */
+  deadline: number = Number.NaN;
+  readonly queue: { fixDeadlines(): void };
+
+  constructor(queue: { fixDeadlines(): void }) {
+    this.queue = queue;
+  }
+}
+
 /**
  * A call in a {@link DeadlineQueue}. Its deadline is fixed lazily: by the queue's next timer turn, or when
  * somebody reads `deadline`, whichever comes first.
@@ -10,32 +21,21 @@ export class DeadlineEntry<T> {
    * entry first, because the forked context it holds takes the entry as its deadline.
    */
   item: T;
-  /** `NaN` until fixed. */
-  #deadline = Number.NaN;
-  readonly #queue: { fixDeadlines(): void };
+  readonly batch: Batch;
   prev: DeadlineEntry<T> | undefined = undefined;
   next: DeadlineEntry<T> | undefined = undefined;
   queued = true;
 
-  constructor(queue: { fixDeadlines(): void }, item: T) {
-    this.#queue = queue;
+  constructor(batch: Batch, item: T) {
+    this.batch = batch;
     this.item = item;
   }
 
   /** The clock time at which the entry expires. Reading it fixes the deadline of every entry added so far. */
   get deadline(): number {
-    if (Number.isNaN(this.#deadline)) this.#queue.fixDeadlines();
-    return this.#deadline;
-  }
-
-  /** Called by the queue only. */
-  fix(deadline: number): void {
-    this.#deadline = deadline;
-  }
-
-  /** The deadline without fixing it: `NaN` while it is not fixed. */
-  get fixedDeadline(): number {
-    return this.#deadline;
+    const batch = this.batch;
+    if (Number.isNaN(batch.deadline)) batch.queue.fixDeadlines();
+    return batch.deadline;
   }
 }
 
@@ -56,8 +56,8 @@ export class DeadlineQueue<T> {
   readonly #onExpire: (item: T) => void;
   #head: DeadlineEntry<T> | undefined;
   #tail: DeadlineEntry<T> | undefined;
-  /** The first entry whose deadline is not fixed; every entry after it has none either. */
-  #firstUnfixed: DeadlineEntry<T> | undefined;
+  /** The calls added since the last clock reading, if any. */
+  #open: Batch | undefined;
   #size = 0;
   /** Armed while some entry has no deadline: its turn fixes them. */
   #turnTimer: unknown;
@@ -87,17 +87,18 @@ export class DeadlineQueue<T> {
 
   /** Calls `onExpire(entry.item)` `durationMs` after now (see the class), unless the entry is deleted first. */
   add(item: T): DeadlineEntry<T> {
-    const entry = new DeadlineEntry(this, item);
+    let batch = this.#open;
+    if (batch === undefined) {
+      batch = this.#open = new Batch(this);
+      if (this.#turnTimer === undefined) this.#turnTimer = this.#arm(this.#onTurn, 0);
+    }
+    const entry = new DeadlineEntry(batch, item);
     const tail = this.#tail;
     entry.prev = tail;
     if (tail === undefined) this.#head = entry;
     else tail.next = entry;
     this.#tail = entry;
     this.#size++;
-    if (this.#firstUnfixed === undefined) {
-      this.#firstUnfixed = entry;
-      if (this.#turnTimer === undefined) this.#turnTimer = this.#arm(this.#onTurn, 0);
-    }
     return entry;
   }
 
@@ -110,7 +111,6 @@ export class DeadlineQueue<T> {
     else prev.next = next;
     if (next === undefined) this.#tail = prev;
     else next.prev = prev;
-    if (entry === this.#firstUnfixed) this.#firstUnfixed = next;
     entry.prev = entry.next = undefined;
     this.#size--;
   }
@@ -123,16 +123,17 @@ export class DeadlineQueue<T> {
   }
 
   #fix(now: number): void {
-    const deadline = now + this.#durationMs;
-    for (let entry = this.#firstUnfixed; entry !== undefined; entry = entry.next) entry.fix(deadline);
-    this.#firstUnfixed = undefined;
+    const open = this.#open;
+    if (open === undefined) return;
+    open.deadline = now + this.#durationMs;
+    this.#open = undefined;
   }
 
   #expire(): void {
     const now = this.#clock.now();
     this.#fix(now);
     let head = this.#head;
-    while (head !== undefined && head.fixedDeadline <= now) {
+    while (head !== undefined && head.batch.deadline <= now) {
       this.delete(head);
       try {
         this.#onExpire(head.item);
@@ -149,8 +150,8 @@ export class DeadlineQueue<T> {
   /** Arms the expiry timer for the earliest fixed deadline, unless it is armed for that time or earlier. */
   #armExpiry(now: number): void {
     const head = this.#head;
-    if (head === undefined || this.#firstUnfixed === head) return;
-    const deadline = head.fixedDeadline;
+    if (head === undefined) return;
+    const deadline = head.batch.deadline;
     if (deadline >= this.#expiryAt) return;
     if (this.#expiryTimer !== undefined) this.#clock.clearTimeout(this.#expiryTimer);
     this.#expiryAt = deadline;
