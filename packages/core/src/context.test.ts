@@ -31,6 +31,19 @@ describe('ExecutionContext', () => {
     expect(ExecutionContext.create().get(key)).toBeUndefined();
   });
 
+  it('keeps every key apart, the first stored and any later ones, and overwrites each in place', () => {
+    const [a, b, c] = [contextKey<string>('a'), contextKey<string>('b'), contextKey<string>('c')];
+    const root = ExecutionContext.create();
+    const attempt = root.withAttempt(2);
+    root.set(a, 'a1');
+    attempt.set(b, 'b1');
+    expect([root.get(a), root.get(b), root.get(c)]).toEqual(['a1', 'b1', undefined]);
+    attempt.set(a, 'a2');
+    root.set(b, 'b2');
+    root.set(c, 'c1');
+    expect([attempt.get(a), attempt.get(b), attempt.get(c)]).toEqual(['a2', 'b2', 'c1']);
+  });
+
   it('keeps the caller signal and data of the execution in every derived context', () => {
     const key = contextKey<string>('s');
     const signal = new AbortController().signal;

@@ -54,6 +54,13 @@ export class ExecutionContext implements Context {
   readonly #root: ExecutionContext;
   /** On the root: the scope of the caller's cancellation, if the caller can cancel. */
   readonly #callerScope: CancellationScope | undefined;
+  /**
+   * On the root: the first key stored and its value, apart, because an execution nearly always stores one at
+   * most (the HTTP adapters store the request), and a Map costs more than the rest of the context.
+   */
+  #firstKey: ContextKey<unknown> | undefined;
+  #firstValue: unknown;
+  /** On the root: every other key stored. */
   #data: Map<ContextKey<unknown>, unknown> | undefined;
 
   private constructor(
@@ -74,6 +81,8 @@ export class ExecutionContext implements Context {
     this.#ownDeadline = ownDeadline;
     this.#outer = outer;
     this.#callerScope = callerScope;
+    this.#firstKey = undefined;
+    this.#firstValue = undefined;
     this.#data = undefined;
   }
 
@@ -168,11 +177,18 @@ export class ExecutionContext implements Context {
   }
 
   get<T>(key: ContextKey<T>): T | undefined {
-    return this.#root.#data?.get(key) as T | undefined;
+    const root = this.#root;
+    if (root.#firstKey === key) return root.#firstValue as T;
+    return root.#data?.get(key) as T | undefined;
   }
 
   set<T>(key: ContextKey<T>, value: T): void {
     const root = this.#root;
+    if (root.#firstKey === undefined || root.#firstKey === key) {
+      root.#firstKey = key;
+      root.#firstValue = value;
+      return;
+    }
     if (root.#data === undefined) root.#data = new Map();
     root.#data.set(key, value);
   }

@@ -3,6 +3,9 @@ const recentSize = 8;
 const recentPrefixes: string[] = [];
 const recentOrigins: string[] = [];
 let nextSlot = 0;
+/** The last URL asked about, whole: an undici dispatch gives the same origin string request after request. */
+let lastUrl = '';
+let lastOrigin = '';
 
 /**
  * The origin of an absolute URL, as `new URL(url).origin` gives it, throwing the same TypeError for an invalid
@@ -11,6 +14,14 @@ let nextSlot = 0;
  * parse), so that part alone is parsed, once per recent host.
  */
 export function urlOrigin(url: string): string {
+  if (url === lastUrl) return lastOrigin;
+  const origin = recentOrigin(url);
+  lastUrl = url;
+  lastOrigin = origin;
+  return origin;
+}
+
+function recentOrigin(url: string): string {
   for (let i = 0; i < recentPrefixes.length; i++) {
     const prefix = recentPrefixes[i]!;
     if (url.startsWith(prefix) && endsAuthority(url, prefix.length)) return recentOrigins[i]!;
