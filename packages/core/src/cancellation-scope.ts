@@ -1,3 +1,4 @@
+import { callIsolated } from './call-isolated.js';
 /** A signal that never aborts: the signal of a call that passed none, shared so such calls allocate nothing. */
 export const neverAbortedSignal: AbortSignal = new AbortController().signal;
 
@@ -122,8 +123,8 @@ export class CancellationScope {
     const more = this.#moreWatchers;
     this.#watcher = undefined;
     this.#moreWatchers = undefined;
-    if (first !== undefined) tell(first);
-    if (more !== undefined) for (const watcher of more) tell(watcher);
+    if (first !== undefined) callIsolated(tell, first);
+    if (more !== undefined) for (const watcher of more) callIsolated(tell, watcher);
   }
 
   #createSignal(): AbortSignal {
@@ -151,13 +152,6 @@ export class CancellationScope {
 
 const neverAbortedScope = CancellationScope.root(neverAbortedSignal);
 
-/** As an AbortSignal does with its listeners: one failing watcher does not keep the abort from the others. */
 function tell(watcher: AbortWatcher): void {
-  try {
-    watcher.handleEvent();
-  } catch (error) {
-    queueMicrotask(() => {
-      throw error;
-    });
-  }
+  watcher.handleEvent();
 }

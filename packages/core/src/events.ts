@@ -1,4 +1,5 @@
 import { type Channel, channel } from 'node:diagnostics_channel';
+import { callIsolated } from './call-isolated.js';
 
 /** The handle of an event subscription: `dispose()` it, or hold it with `using`. */
 export interface Subscription {
@@ -57,15 +58,7 @@ export class EventEmitter<T> {
    * that emitted; its error is rethrown asynchronously, as `EventTarget` and diagnostics channels do.
    */
   emit(payload: T): void {
-    for (const listener of this.#listeners) {
-      try {
-        listener(payload);
-      } catch (error) {
-        queueMicrotask(() => {
-          throw error;
-        });
-      }
-    }
+    for (const listener of this.#listeners) callIsolated(listener, payload);
     if (this.#channel?.hasSubscribers) this.#channel.publish(payload);
   }
 }

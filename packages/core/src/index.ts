@@ -1,4 +1,5 @@
 export { BasePolicy, callOperation } from './base-policy.js';
+export { callIsolated } from './call-isolated.js';
 export { type AbortWatcher, neverAbortedSignal } from './cancellation-scope.js';
 export { type Clock, systemClock, unrefTimer } from './clock.js';
 export { type Context, type DeadlineSource, ExecutionContext } from './context.js';

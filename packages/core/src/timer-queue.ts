@@ -1,3 +1,4 @@
+import { callIsolated } from './call-isolated.js';
 import { type Clock, unrefTimer } from './clock.js';
 
 /** A place in a {@link TimerQueue}, to cancel with `delete`. */
@@ -82,13 +83,7 @@ export class TimerQueue<T> {
     let head = this.#head;
     while (head !== undefined && head.deadline <= now) {
       this.delete(head);
-      try {
-        this.#onExpire(head.item);
-      } catch (error) {
-        queueMicrotask(() => {
-          throw error;
-        });
-      }
+      callIsolated(this.#onExpire, head.item);
       head = this.#head;
     }
     if (head !== undefined && head.deadline < this.#timerDeadline) this.#arm(head.deadline);

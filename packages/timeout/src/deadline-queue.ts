@@ -1,4 +1,4 @@
-import { type Clock, unrefTimer } from '@breakwater/core';
+import { type Clock, callIsolated, unrefTimer } from '@breakwater/core';
 
 /** The calls added between two clock readings of a queue: they share the deadline the later reading fixes. */
 class Batch {
@@ -135,13 +135,7 @@ export class DeadlineQueue<T> {
     let head = this.#head;
     while (head !== undefined && head.batch.deadline <= now) {
       this.delete(head);
-      try {
-        this.#onExpire(head.item);
-      } catch (error) {
-        queueMicrotask(() => {
-          throw error;
-        });
-      }
+      callIsolated(this.#onExpire, head.item);
       head = this.#head;
     }
     this.#armExpiry(now);
