@@ -1,5 +1,5 @@
 import fc from 'fast-check';
-import { describe, expect, it } from 'vitest';
+import { describe, expect, it, vi } from 'vitest';
 import { urlOrigin } from './url-origin.js';
 
 /** What `new URL(url).origin` gives, or the error it throws. */
@@ -75,6 +75,16 @@ describe('urlOrigin', () => {
       }),
       { numRuns: 20_000 },
     );
+  });
+
+  it('throws for an empty or invalid URL every time it is asked, also as the first URL, and repeats a valid answer', async () => {
+    vi.resetModules();
+    const fresh = (await import('./url-origin.js')).urlOrigin;
+    for (let i = 0; i < 2; i++) {
+      expect(() => fresh('')).toThrow(TypeError);
+      expect(() => fresh('http://')).toThrow(TypeError);
+      expect(fresh('HTTP://Example.COM:80/a')).toBe('http://example.com');
+    }
   });
 
   it('tells a recent host from a longer host or another port that starts like it', () => {

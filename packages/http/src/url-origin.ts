@@ -4,7 +4,7 @@ const recentPrefixes: string[] = [];
 const recentOrigins: string[] = [];
 let nextSlot = 0;
 /** The last URL asked about, whole: an undici dispatch gives the same origin string request after request. */
-let lastUrl = '';
+let lastUrl: string | undefined;
 let lastOrigin = '';
 
 /**
