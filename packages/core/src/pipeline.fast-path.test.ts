@@ -4,7 +4,7 @@ import { BasePolicy, callOperation } from './base-policy.js';
 import type { Clock } from './clock.js';
 import type { ExecutionContext } from './context.js';
 import type { FastPath } from './fast-path.js';
-import { pipeline } from './pipeline.js';
+import { callsBeforeCompiling, pipeline } from './pipeline.js';
 import type { Operation, Policy } from './policy.js';
 
 /**
@@ -197,6 +197,35 @@ function withoutCodeGeneration<T>(build: () => T): { built: T; attempts: number 
   } finally {
     globalThis.Function = original;
   }
+}
+
+/**
+ * Runs a pipeline until it compiles its fast path (if it can), checking that every warm-up call settled every
+ * ticket once, then forgets the warm-up. With `codeGeneration: false` the compiling call runs as if Node
+ * disallowed code generation; returns how often code generation was attempted.
+ */
+async function warm(setup: Setup, codeGeneration = true): Promise<number> {
+  let attempts = 0;
+  for (let call = 1; call <= callsBeforeCompiling; call++) {
+    const run = (): Promise<unknown> => setup.policy.execute(() => 'warm');
+    let running: Promise<unknown>;
+    if (call === callsBeforeCompiling && !codeGeneration) {
+      const attempt = withoutCodeGeneration(run);
+      attempts += attempt.attempts;
+      running = attempt.built;
+    } else {
+      running = run();
+    }
+    await outcome(running);
+  }
+  for (const probe of setup.probes) {
+    expect(probe.faults).toEqual([]);
+    for (const ticket of probe.tickets) expect(ticket.settlements).toBe(1);
+    probe.tickets.length = 0;
+    probe.runs = 0;
+  }
+  setup.log.length = 0;
+  return attempts;
 }
 
 function setup(specs: readonly ProbeSpec[], nested = false): Setup {
@@ -453,10 +482,14 @@ describe('pipeline fast path', () => {
         fc.array(spec, { minLength: 1, maxLength: 6 }),
         fc.array(step, { minLength: 1, maxLength: 8 }),
         async (specs, steps) => {
+          // The pipeline compiled, the same pipeline where code generation is disallowed (its general loop),
+          // and the same policies nested (the reference).
           const fast = setup(specs);
-          // The same pipeline where code generation is disallowed: the general loop instead of compiled code.
-          const loop = withoutCodeGeneration(() => setup(specs)).built;
+          await warm(fast);
+          const loop = setup(specs);
+          await warm(loop, false);
           const nested = setup(specs, true);
+          await warm(nested);
           const fastOutcome = await outcome(fast.policy.execute(scripted(steps, fast.log)));
           const loopOutcome = await outcome(loop.policy.execute(scripted(steps, loop.log)));
           const nestedOutcome = await outcome(nested.policy.execute(scripted(steps, nested.log)));
@@ -521,12 +554,17 @@ function countingClock(start: number): Clock & { readings: number } {
 }
 
 describe('pipeline compiled fast path', () => {
-  it('compiles a pipeline whose policies all have a fast path, and runs the loop where that is disallowed', async () => {
-    const compiled = withoutCodeGeneration(() => setup([admit, admit]));
-    expect(compiled.attempts).toBe(1);
-    const partly = withoutCodeGeneration(() => setup([admit, { admission: 'none' }]));
-    expect(partly.attempts).toBe(0);
-    for (const { built } of [compiled, partly]) {
+  it('compiles a hot pipeline whose policies all have a fast path, and runs the loop where that is disallowed', async () => {
+    const cold = setup([admit, admit]);
+    const attempts = withoutCodeGeneration(() => {
+      for (let call = 1; call < callsBeforeCompiling; call++) cold.policy.execute(() => call);
+    }).attempts;
+    expect(attempts).toBe(0);
+    const compiling = setup([admit, admit]);
+    expect(await warm(compiling, false)).toBe(1);
+    const partly = setup([admit, { admission: 'none' }]);
+    expect(await warm(partly, false)).toBe(0);
+    for (const built of [compiling, partly]) {
       await expect(built.policy.execute(() => 'done')).resolves.toBe('done');
       expect(built.probes.flatMap((p) => p.tickets.map((t) => t.settlements))).toEqual([1, 1]);
     }
@@ -538,6 +576,9 @@ describe('pipeline compiled fast path', () => {
       Array.from({ length: 1 + (i % 4) }, (_, j) => `${i}.${j}`),
     );
     const pipelines = names.map((row) => pipeline(...row.map((name) => new Probe(name, admit, log))));
+    for (const p of pipelines)
+      for (let call = 0; call < callsBeforeCompiling; call++) await p.execute(() => call);
+    log.length = 0;
     const values = await Promise.all(
       Array.from({ length: 64 }, (_, call) => pipelines[call % 8]!.execute(() => call)),
     );

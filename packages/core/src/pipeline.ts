@@ -202,6 +202,12 @@ function operationFrom<T>(parts: Stages, level: number, fn: Operation<T>): Opera
 }
 
 /**
+ * How many calls a pipeline runs through its loop before it compiles its fast path. Compiling costs about
+ * 60 µs, and more on the first compiled call: a pipeline built for one call, or a few, must not pay that.
+ */
+export const callsBeforeCompiling = 64;
+
+/**
  * A policy made of other policies, applied outermost first.
  *
  * A call admitted by every policy's {@link FastPath} costs one promise however many policies there are: the
@@ -213,8 +219,10 @@ export class Pipeline extends BasePolicy {
   /** The policies, outermost first, with nested pipelines flattened. */
   readonly policies: readonly Policy[];
   readonly #parts: Stages;
-  /** The fast path as code of its own, when every policy has one. */
-  readonly #compiled: CompiledRun | undefined;
+  /** The fast path as code of its own, once the pipeline is hot and if every policy has one. */
+  #compiled: CompiledRun | undefined;
+  /** Calls left until the pipeline compiles its fast path; `-1`: it never will, or it has. */
+  #callsToCompile: number;
 
   constructor(policies: readonly Policy[]) {
     super();
@@ -225,17 +233,21 @@ export class Pipeline extends BasePolicy {
       policy instanceof BasePolicy && policy.fastPath !== undefined ? new Stage(policy.fastPath) : undefined,
     );
     this.#parts = { policies: this.policies, stages };
-    const paths = stages.flatMap((stage) => (stage === undefined ? [] : [stage.path]));
-    this.#compiled =
-      paths.length > 0 && paths.length === stages.length
-        ? compilePipeline(paths, resumeFor(this.#parts))
-        : undefined;
+    const compilable = stages.length > 0 && stages.every((stage) => stage !== undefined);
+    this.#callsToCompile = compilable ? callsBeforeCompiling : -1;
   }
 
   protected run<T>(fn: Operation<T>, context: ExecutionContext): Promise<T> {
     const compiled = this.#compiled;
     if (compiled !== undefined) return compiled(fn as Operation<unknown>, context) as Promise<T>;
+    if (this.#callsToCompile > 0 && --this.#callsToCompile === 0) this.#compile();
     return runFrom(this.#parts, 0, fn, context);
+  }
+
+  #compile(): void {
+    const paths = this.#parts.stages.map((stage) => stage!.path);
+    this.#compiled = compilePipeline(paths, resumeFor(this.#parts));
+    this.#callsToCompile = -1;
   }
 }
 
