@@ -556,10 +556,11 @@ function countingClock(start: number): Clock & { readings: number } {
 describe('pipeline compiled fast path', () => {
   it('compiles a hot pipeline whose policies all have a fast path, and runs the loop where that is disallowed', async () => {
     const cold = setup([admit, admit]);
-    const attempts = withoutCodeGeneration(() => {
-      for (let call = 1; call < callsBeforeCompiling; call++) cold.policy.execute(() => call);
-    }).attempts;
+    const { built: calls, attempts } = withoutCodeGeneration(() =>
+      Array.from({ length: callsBeforeCompiling - 1 }, (_, call) => cold.policy.execute(() => call)),
+    );
     expect(attempts).toBe(0);
+    await Promise.all(calls);
     const compiling = setup([admit, admit]);
     expect(await warm(compiling, false)).toBe(1);
     const partly = setup([admit, { admission: 'none' }]);
