@@ -81,6 +81,18 @@ export const httpCases: Readonly<Record<string, HttpCase>> = {
       return () => pRetry(attempt, { retries: 3 });
     },
   },
+  // What compose() costs by itself: a floor under any interceptor, ours included.
+  'undici: Agent().compose(pass-through interceptor)': {
+    baseline: rawRequest,
+    make: async (origin) => {
+      const { Agent } = await import('undici');
+      const send = await undiciRequest(
+        origin,
+        new Agent().compose((dispatch) => dispatch),
+      );
+      return () => send();
+    },
+  },
   'undici: Agent().compose(interceptors.retry())': {
     baseline: rawRequest,
     make: async (origin) => {
