@@ -325,6 +325,38 @@ describe.each(implementations)('resilientFetch over %s', (_name, baseFetch) => {
     expect(route.count).toBe(1);
   });
 
+  it('discards the body of every failed attempt but the one it answers with, also when attempts overlap', async () => {
+    // A policy that sends two attempts side by side and fails with the second's error, as a hedging policy might.
+    class Overlap extends BasePolicy {
+      protected async run<T>(fn: Operation<T>, context: ExecutionContext): Promise<T> {
+        const outcomes = await Promise.allSettled([fn(context), fn(context.withAttempt(2))]);
+        const last = outcomes[1]!;
+        if (last.status === 'fulfilled') return last.value;
+        throw last.reason;
+      }
+    }
+    const read: boolean[] = [];
+    const failing = async (_input: string | URL | Request, _init?: RequestInit): Promise<Response> => {
+      const index = read.push(false) - 1;
+      // No high-water mark, so the body is pulled only when somebody reads it.
+      const body = new ReadableStream<Uint8Array>(
+        {
+          pull(controller) {
+            read[index] = true;
+            controller.enqueue(new TextEncoder().encode(`down ${index}`));
+            controller.close();
+          },
+        },
+        { highWaterMark: 0 },
+      );
+      return new Response(body, { status: 503 });
+    };
+    const response = await resilientFetch({ fetch: failing, pipeline: new Overlap() })('http://127.0.0.1:1/');
+    expect([response.status, await response.text()]).toEqual([503, 'down 1']);
+    await new Promise((resolve) => setImmediate(resolve));
+    expect(read).toEqual([true, true]);
+  });
+
   it('puts the request in the context under httpRequestKey before any policy runs', async () => {
     server.route('DELETE /info', {});
     const seen: HttpRequestInfo[] = [];

@@ -247,8 +247,13 @@ class FetchCall {
       response,
     );
     this.#lastError = error;
-    if (this.#settled) discardBody(response);
-    else this.#held = response;
+    if (this.#settled) {
+      discardBody(response);
+    } else {
+      // Attempts a policy runs side by side can each fail: only the last is kept for the caller.
+      if (this.#held !== undefined) discardBody(this.#held);
+      this.#held = response;
+    }
     throw error;
   }
 
