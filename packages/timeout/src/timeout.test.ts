@@ -406,7 +406,7 @@ describe('timeout', () => {
       for (let i = 0; i < 1_000; i++) {
         results.push(track(policy.execute(untilAborted), clock));
         if (i % 100 === 99) await clock.advance(1);
-        // One timer fixes the start of the calls made since it was armed, one fires at the earliest deadline.
+        // One timer ends the turn the calls started in (it fixes their start), one fires at the earliest deadline.
         expect(clock.pending).toBeLessThanOrEqual(2);
       }
       // Started at 0..9 ms, so they time out at 100..109 ms.
@@ -421,7 +421,7 @@ describe('timeout', () => {
       expect(clock.pending).toBe(0);
     });
 
-    it('does not read the clock for calls that end before the next timer turn', async () => {
+    it('does not read the clock for calls that end within the event-loop turn they started in', async () => {
       const clock = virtualClock({ start: 1_000 });
       let reads = 0;
       const counting = {
@@ -438,13 +438,13 @@ describe('timeout', () => {
         await inPipeline.execute(async () => i);
       }
       expect(reads).toBe(0);
-      // The timer turn armed by the first call reads it once and finds nothing left to time.
+      // The end of the turn reads it once and finds nothing left to time.
       await clock.advance(0);
       expect(reads).toBe(1);
       expect(clock.pending).toBe(0);
     });
 
-    it('fixes a deadline read before the timer turn at the time of the read', async () => {
+    it('fixes a deadline read before the turn ends at the time of the read', async () => {
       const clock = virtualClock({ start: 500 });
       const policy = timeout({ ms: 100, clock });
       const seen: (number | undefined)[] = [];
@@ -506,7 +506,7 @@ describe('timeout', () => {
       await expect(policy.execute(untilAborted)).rejects.toBeInstanceOf(TimeoutError);
       const elapsed = performance.now() - start;
       expect(elapsed).toBeGreaterThanOrEqual(30);
-      // The start is taken at the next timer turn, about 1 ms later; the rest is this shared machine's timer lag.
+      // The start is taken as this turn ends; the rest is this shared machine's timer lag.
       expect(elapsed).toBeLessThan(30 + 25);
     });
 
