@@ -87,7 +87,7 @@ return function run(fn, context) {
   }
   return work.then(
     (value) => {
-      let level = ${paths.length - 1};
+      let level;
       try {
         ${succeed.join('\n        ')}
       } catch (error) {

@@ -207,6 +207,18 @@ describe('ExecutionContext', () => {
     expect(root.fork(50).fork(80).deadline).toBe(50);
     expect(root.fork(80).fork(50).deadline).toBe(50);
     expect(root.fork().deadline).toBeUndefined();
+    // Through attempts and forks without a deadline of their own, and from a source read only when asked.
+    expect(root.fork(50).withAttempt(2).fork().fork(80).deadline).toBe(50);
+    let reads = 0;
+    const lazy = {
+      get deadline() {
+        reads++;
+        return 30;
+      },
+    };
+    const inner = root.fork(50).withAttempt(3).fork(lazy).withAttempt(4).fork(40);
+    expect(reads).toBe(0);
+    expect(inner.deadline).toBe(30);
   });
 
   it('recognises contexts by brand, not by class identity', () => {

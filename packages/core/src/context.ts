@@ -38,14 +38,12 @@ export class ExecutionContext implements Context {
   readonly key: string | undefined;
   /** The deadline this context's own timeout set, if any: a time, or where to find it once asked. */
   readonly #ownDeadline: number | DeadlineSource | undefined;
-  /** The context this one was forked from, whose deadline also applies, if it has one. */
-  readonly #outer: ExecutionContext | undefined;
   /**
    * A fork's cancellation is made the first time somebody needs it (reads the signal, watches, aborts): on the
-   * success path nobody does, and then a fork costs one object. Until then it is `undefined`, and `#parent` is
-   * the context whose cancellation it will follow.
+   * success path nobody does, and then a fork costs one object. Until then it is `undefined`.
    */
   #scope: CancellationScope | undefined;
+  /** The context this one was forked from: its cancellation this one's follows, and its deadline applies too. */
   readonly #parent: ExecutionContext | undefined;
   /**
    * The context `create` made for this execution. It alone holds the execution's shared state, so that a new
@@ -70,7 +68,6 @@ export class ExecutionContext implements Context {
     attempt: number,
     key: string | undefined,
     ownDeadline: number | DeadlineSource | undefined,
-    outer: ExecutionContext | undefined,
     callerScope: CancellationScope | undefined,
   ) {
     this.#root = root ?? this;
@@ -79,7 +76,6 @@ export class ExecutionContext implements Context {
     this.attempt = attempt;
     this.key = key;
     this.#ownDeadline = ownDeadline;
-    this.#outer = outer;
     this.#callerScope = callerScope;
     this.#firstKey = undefined;
     this.#firstValue = undefined;
@@ -97,7 +93,6 @@ export class ExecutionContext implements Context {
         undefined,
         undefined,
         undefined,
-        undefined,
       );
     }
     const signal = options.signal;
@@ -108,7 +103,6 @@ export class ExecutionContext implements Context {
       undefined,
       1,
       options.key,
-      undefined,
       undefined,
       signal === undefined ? undefined : scope,
     );
@@ -122,7 +116,7 @@ export class ExecutionContext implements Context {
    */
   static createCancellable(key?: string): ExecutionContext {
     const scope = CancellationScope.root(undefined).child();
-    return new ExecutionContext(undefined, scope, undefined, 1, key, undefined, undefined, scope);
+    return new ExecutionContext(undefined, scope, undefined, 1, key, undefined, scope);
   }
 
   /** Whether `value` is an ExecutionContext, from this or any other copy of this package. */
@@ -139,7 +133,7 @@ export class ExecutionContext implements Context {
   get deadline(): number | undefined {
     const own = this.#ownDeadline;
     const mine = typeof own === 'object' ? own.deadline : own;
-    const outer = this.#outer?.deadline;
+    const outer = this.#parent?.deadline;
     return outer === undefined || (mine !== undefined && mine < outer) ? mine : outer;
   }
 
@@ -199,11 +193,10 @@ export class ExecutionContext implements Context {
     return new ExecutionContext(
       this.#root,
       this.#cancellation,
-      undefined,
+      this.#parent,
       attempt,
       this.key,
       this.#ownDeadline,
-      this.#outer,
       undefined,
     );
   }
@@ -214,17 +207,7 @@ export class ExecutionContext implements Context {
    * `deadline` may be a {@link DeadlineSource}, read only when somebody reads the fork's `deadline`.
    */
   fork(deadline?: number | DeadlineSource): ExecutionContext {
-    const outer = this.#ownDeadline === undefined ? this.#outer : this;
-    return new ExecutionContext(
-      this.#root,
-      undefined,
-      this,
-      this.attempt,
-      this.key,
-      deadline,
-      outer,
-      undefined,
-    );
+    return new ExecutionContext(this.#root, undefined, this, this.attempt, this.key, deadline, undefined);
   }
 
   /**
