@@ -10,6 +10,25 @@ const packages = readdirSync(join(root, 'packages'))
   .map((name) => join(root, 'packages', name))
   .filter((dir) => !JSON.parse(readFileSync(join(dir, 'package.json'), 'utf8')).private);
 
+/**
+ * Runs a check; returns its output if it fails. Both tools pack the package with `pnpm pack`, which pnpm 12
+ * sometimes cannot start: it looks up its own binaries for every platform and the registry answers 404 for one
+ * of them (ERR_PNPM_BAD_CONFIG_DEP). That says nothing about our package, so such a run is tried again.
+ */
+function run(tool, args, dir) {
+  let output;
+  for (let attempt = 1; attempt <= 3; attempt++) {
+    try {
+      execFileSync(bin(tool), args, { cwd: dir, stdio: 'pipe', encoding: 'utf8' });
+      return undefined;
+    } catch (error) {
+      output = `${error.stdout ?? ''}${error.stderr ?? ''}`;
+      if (!output.includes('ERR_PNPM_BAD_CONFIG_DEP')) return output;
+    }
+  }
+  return output;
+}
+
 let failed = 0;
 for (const dir of packages) {
   const name = JSON.parse(readFileSync(join(dir, 'package.json'), 'utf8')).name;
@@ -19,12 +38,12 @@ for (const dir of packages) {
     // cannot model, so that one resolution mode is not checked.
     ['attw', ['--pack', '.', '--profile', 'esm-only', '--format', 'table-flipped']],
   ]) {
-    try {
-      execFileSync(bin(tool), args, { cwd: dir, stdio: 'pipe', encoding: 'utf8' });
+    const error = run(tool, args, dir);
+    if (error === undefined) {
       console.log(`ok    ${tool} ${name}`);
-    } catch (error) {
+    } else {
       failed++;
-      console.error(`FAIL  ${tool} ${name}\n${error.stdout ?? ''}${error.stderr ?? ''}`);
+      console.error(`FAIL  ${tool} ${name}\n${error}`);
     }
   }
 }
