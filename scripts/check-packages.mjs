@@ -10,23 +10,14 @@ const packages = readdirSync(join(root, 'packages'))
   .map((name) => join(root, 'packages', name))
   .filter((dir) => !JSON.parse(readFileSync(join(dir, 'package.json'), 'utf8')).private);
 
-/**
- * Runs a check; returns its output if it fails. Both tools pack the package with `pnpm pack`, which pnpm 12
- * sometimes cannot start: it looks up its own binaries for every platform and the registry answers 404 for one
- * of them (ERR_PNPM_BAD_CONFIG_DEP). That says nothing about our package, so such a run is tried again.
- */
+/** Runs a check; returns its output if it fails. */
 function run(tool, args, dir) {
-  let output;
-  for (let attempt = 1; attempt <= 3; attempt++) {
-    try {
-      execFileSync(bin(tool), args, { cwd: dir, stdio: 'pipe', encoding: 'utf8' });
-      return undefined;
-    } catch (error) {
-      output = `${error.stdout ?? ''}${error.stderr ?? ''}`;
-      if (!output.includes('ERR_PNPM_BAD_CONFIG_DEP')) return output;
-    }
+  try {
+    execFileSync(bin(tool), args, { cwd: dir, stdio: 'pipe', encoding: 'utf8' });
+    return undefined;
+  } catch (error) {
+    return `${error.stdout ?? ''}${error.stderr ?? ''}`;
   }
-  return output;
 }
 
 let failed = 0;
