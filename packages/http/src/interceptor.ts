@@ -337,12 +337,33 @@ class DispatchCall implements DispatchController {
 
 type AttemptState = 'pending' | 'live' | 'held' | 'draining' | 'done';
 
+/** What a held (failed) response delivered so far, to replay it should it be the caller's answer. */
+class HeldResponse {
+  readonly statusCode: number;
+  readonly headers: IncomingHttpHeaders;
+  readonly statusMessage: string | undefined;
+  chunks: Buffer[] = [];
+  ended = false;
+  trailers: IncomingHttpHeaders | undefined;
+  /** Set when the response failed after its headers. */
+  failure: Error | undefined;
+
+  constructor(statusCode: number, headers: IncomingHttpHeaders, statusMessage: string | undefined) {
+    this.statusCode = statusCode;
+    this.headers = headers;
+    this.statusMessage = statusMessage;
+  }
+
+  get finished(): boolean {
+    return this.ended || this.failure !== undefined;
+  }
+}
+
 /**
  * The handler of one attempt, delegating to the call's handler once the attempt's response is the one to
  * deliver. Until its response headers arrive it watches the attempt's context: a timeout or the caller's abort
- * aborts it. A failed response
- * is paused and buffered (held) until the pipeline decides: replayed to the handler if it is the last word,
- * drained otherwise.
+ * aborts it. A failed response is paused and buffered (held) until the pipeline decides: replayed to the
+ * handler if it is the last word, drained otherwise.
  */
 class Attempt implements DispatchHandler {
   readonly #call: DispatchCall;
@@ -359,15 +380,10 @@ class Attempt implements DispatchHandler {
   /** Why the attempt was abandoned before it started, to abort it when undici starts it. */
   #abandonedWith: unknown;
   error: HttpStatusError | undefined;
-  // What a held (failed) response got so far, to replay it: set only once the attempt is held.
-  #statusCode = 0;
-  #headers: IncomingHttpHeaders | undefined;
-  #statusMessage: string | undefined;
-  #chunks: Buffer[] | undefined;
+  /** Made only for a failed response: few attempts need one. */
+  #held: HeldResponse | undefined;
+  /** Body bytes received while held or draining. */
   #bytes = 0;
-  #ended = false;
-  #trailers: IncomingHttpHeaders | undefined;
-  #failure: Error | undefined;
 
   constructor(
     call: DispatchCall,
@@ -453,10 +469,7 @@ class Attempt implements DispatchHandler {
     if (this.#call.settings.failureStatuses[statusCode] === 1) {
       controller.pause();
       this.#state = 'held';
-      this.#statusCode = statusCode;
-      this.#headers = headers;
-      this.#statusMessage = statusMessage;
-      this.#chunks = [];
+      this.#held = new HeldResponse(statusCode, headers, statusMessage);
       this.error = new HttpStatusError(
         statusCode,
         parseRetryAfter(headers['retry-after'], Date.now()),
@@ -477,7 +490,7 @@ class Attempt implements DispatchHandler {
         this.#call.handler.onResponseData?.(this.#call, chunk);
         return;
       case 'held':
-        this.#chunks!.push(chunk);
+        this.#held!.chunks.push(chunk);
         this.#bytes += chunk.byteLength;
         return;
       case 'draining':
@@ -498,8 +511,8 @@ class Attempt implements DispatchHandler {
         this.#call.end(trailers);
         return;
       case 'held':
-        this.#ended = true;
-        this.#trailers = trailers;
+        this.#held!.ended = true;
+        this.#held!.trailers = trailers;
         return;
       default:
         this.#state = 'done';
@@ -520,7 +533,7 @@ class Attempt implements DispatchHandler {
         this.#call.fail(error);
         return;
       case 'held':
-        this.#failure = error;
+        this.#held!.failure = error;
         return;
       default:
         this.#state = 'done';
@@ -530,17 +543,17 @@ class Attempt implements DispatchHandler {
   /** Delivers this held response to the call's handler: headers, what was buffered, then the rest live. */
   replay(): void {
     const call = this.#call;
+    const held = this.#held!;
+    this.#held = undefined;
     this.#state = 'live';
-    call.attemptSucceeded(this, this.#statusCode, this.#headers!, this.#statusMessage);
-    const chunks = this.#chunks!;
-    this.#chunks = undefined;
-    for (const chunk of chunks) call.handler.onResponseData?.(call, chunk);
-    if (this.#ended) {
+    call.attemptSucceeded(this, held.statusCode, held.headers, held.statusMessage);
+    for (const chunk of held.chunks) call.handler.onResponseData?.(call, chunk);
+    if (held.ended) {
       this.#state = 'done';
-      call.end(this.#trailers!);
-    } else if (this.#failure !== undefined) {
+      call.end(held.trailers!);
+    } else if (held.failure !== undefined) {
       this.#state = 'done';
-      call.fail(this.#failure);
+      call.fail(held.failure);
     } else if (!call.paused) {
       this.controller?.resume();
     }
@@ -549,8 +562,9 @@ class Attempt implements DispatchHandler {
   /** Throws this held response away: reads a short rest to keep the connection, aborts a long one. */
   discard(): void {
     if (this.#state !== 'held' && this.#state !== 'live') return;
-    this.#chunks = undefined;
-    if (this.#ended || this.#failure !== undefined) {
+    const held = this.#held;
+    this.#held = undefined;
+    if (held?.finished) {
       this.#state = 'done';
       return;
     }
