@@ -586,6 +586,51 @@ describe('resilientFetch request info (read after the call settled, as late read
   });
 });
 
+describe('resilientFetch signals', () => {
+  let server: FaultServer;
+  beforeAll(async () => {
+    server = await startFaultServer();
+  });
+  afterAll(() => server.close());
+
+  /** undici.fetch, recording the signal each attempt was given. */
+  function recordingFetch(): { fetch: typeof globalThis.fetch; signals: (AbortSignal | null | undefined)[] } {
+    const signals: (AbortSignal | null | undefined)[] = [];
+    const fetch = ((input: string, init?: RequestInit) => {
+      signals.push(init?.signal);
+      return undiciFetch(input, init as never);
+    }) as unknown as typeof globalThis.fetch;
+    return { fetch, signals };
+  }
+
+  it('passes no signal when nothing can abort the call, and leaves the caller’s init as it was', async () => {
+    server.route('GET /plain', [{ status: 503 }, { status: 200, body: 'ok' }]);
+    const { fetch: base, signals } = recordingFetch();
+    const fetch = resilientFetch({ pipeline: retry({ maxAttempts: 2, backoff: 1 }), fetch: base });
+    const init = { headers: { accept: 'text/plain' } };
+    expect(await (await fetch(`${server.origin}/plain`, init)).text()).toBe('ok');
+    expect(signals).toEqual([undefined, undefined]);
+    expect(init).toEqual({ headers: { accept: 'text/plain' } });
+  });
+
+  it('passes a signal that follows the caller’s, and one that the attempt timeout aborts', async () => {
+    server.route('GET /quick', { status: 200, body: 'ok' });
+    server.route('GET /stuck', { hang: true });
+    const { fetch: base, signals } = recordingFetch();
+    const controller = new AbortController();
+    const plain = resilientFetch({ pipeline: retry({ maxAttempts: 2, backoff: 1 }), fetch: base });
+    await (await plain(`${server.origin}/quick`, { signal: controller.signal })).text();
+    expect(signals[0]).toBeInstanceOf(AbortSignal);
+    expect(signals[0]?.aborted).toBe(false);
+
+    const timed = resilientFetch({ fetch: base, retry: false, attemptTimeoutMs: 50, totalTimeoutMs: 1_000 });
+    await expect(timed(`${server.origin}/stuck`)).rejects.toBeInstanceOf(TimeoutError);
+    expect(signals[1]).toBeInstanceOf(AbortSignal);
+    expect(signals[1]?.aborted).toBe(true);
+    expect(signals[1]?.reason).toBeInstanceOf(TimeoutError);
+  });
+});
+
 describe('resilientFetch options', () => {
   it.each([
     [{ retyr: {} }, TypeError, /unknown option "retyr" \(did you mean "retry"\?\)/],
