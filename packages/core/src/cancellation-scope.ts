@@ -1,4 +1,5 @@
 import { callIsolated } from './call-isolated.js';
+
 /** A signal that never aborts: the signal of a call that passed none, shared so such calls allocate nothing. */
 export const neverAbortedSignal: AbortSignal = new AbortController().signal;
 
