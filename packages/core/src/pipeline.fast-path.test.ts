@@ -2,10 +2,12 @@ import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { BasePolicy, callOperation } from './base-policy.js';
 import type { Clock } from './clock.js';
-import type { ExecutionContext } from './context.js';
+import { ExecutionContext } from './context.js';
+import { executeSettling } from './execute-settling.js';
 import type { FastPath } from './fast-path.js';
 import { callsBeforeCompiling, pipeline } from './pipeline.js';
 import type { Operation, Policy } from './policy.js';
+import { type SettlingOperation, settleWith } from './settling.js';
 
 /**
  * How a probe takes a call: `admit` and `throw` through its fast path (`throw` makes `enter` throw), `decline`
@@ -166,6 +168,36 @@ function scripted(steps: readonly Step[], log: string[]): Operation<string> {
         return Promise.resolve().then(() => Promise.reject(error));
     }
   };
+}
+
+/** `operation` as a {@link SettlingOperation}: a value or a throw settles at once, a promise when it settles. */
+function settling(operation: Operation<string>): SettlingOperation {
+  return (context, settle) => {
+    let result: string | PromiseLike<string>;
+    try {
+      result = operation(context);
+    } catch (error) {
+      settle(true, error);
+      return;
+    }
+    if (typeof result === 'string') settle(false, result);
+    else settleWith(result, settle);
+  };
+}
+
+/** Runs `operation` through `executeSettling`; the outcome as `outcome` gives it, and how often it was settled. */
+function outcomeSettling(
+  policy: Policy,
+  operation: SettlingOperation,
+): { outcome: Promise<string>; settlements: () => number } {
+  let settlements = 0;
+  const outcome = new Promise<string>((resolve) => {
+    executeSettling(policy, operation, ExecutionContext.create(), (failed, value) => {
+      settlements++;
+      resolve(failed ? `err:${message(value)}` : `ok:${String(value)}`);
+    });
+  });
+  return { outcome, settlements: () => settlements };
 }
 
 const outcome = (promise: Promise<unknown>): Promise<string> =>
@@ -484,28 +516,36 @@ describe('pipeline fast path', () => {
         async (specs, steps) => {
           // The pipeline compiled, the same pipeline where code generation is disallowed (its general loop),
           // and the same policies nested (the reference).
+          // The same compiled, run with an operation that settles by callback, makes a fourth.
           const fast = setup(specs);
           const loop = setup(specs);
           const nested = setup(specs, true);
+          const settled = setup(specs);
           if (specs.every((spec) => spec.admission !== 'none' && spec.admission !== 'plain')) {
             await warm(fast);
             await warm(loop, false);
+            await warm(settled);
           }
           const fastOutcome = await outcome(fast.policy.execute(scripted(steps, fast.log)));
           const loopOutcome = await outcome(loop.policy.execute(scripted(steps, loop.log)));
           const nestedOutcome = await outcome(nested.policy.execute(scripted(steps, nested.log)));
+          const bySettle = outcomeSettling(settled.policy, settling(scripted(steps, settled.log)));
           expect(fastOutcome).toBe(nestedOutcome);
           expect(loopOutcome).toBe(nestedOutcome);
+          expect(await bySettle.outcome).toBe(nestedOutcome);
           expect(fast.log).toEqual(nested.log);
           expect(loop.log).toEqual(nested.log);
-          for (const { probes } of [fast, loop, nested]) {
+          expect(settled.log).toEqual(nested.log);
+          await new Promise((resolve) => setImmediate(resolve));
+          expect(bySettle.settlements()).toBe(1);
+          for (const { probes } of [fast, loop, nested, settled]) {
             expect(probes.flatMap((p) => p.faults)).toEqual([]);
             for (const probe of probes) {
               for (const ticket of probe.tickets) expect(ticket.settlements).toBe(1);
             }
           }
           // Only the policies that cannot take the fast path ran through execute.
-          for (const probe of [...fast.probes, ...loop.probes]) {
+          for (const probe of [...fast.probes, ...loop.probes, ...settled.probes]) {
             if (probe.spec.admission === 'admit' || probe.spec.admission === 'throw')
               expect(probe.runs).toBe(0);
           }

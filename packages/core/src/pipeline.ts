@@ -4,6 +4,7 @@ import { type CompiledRun, compilePipeline, type Resume } from './compiled-stage
 import type { ExecutionContext } from './context.js';
 import type { FastPath } from './fast-path.js';
 import type { Operation, Policy } from './policy.js';
+import { type Settle, type SettlingOperation, settleWith, settlingAsOperation } from './settling.js';
 import { describeValue } from './validation.js';
 
 /**
@@ -91,7 +92,7 @@ class PipelineCall {
    * Hands a failure to the entered policies from `level` outwards. A policy that throws from `failed` passes the
    * failure on at once, so that bookkeeping-only policies settle in the same microtask as the operation.
    */
-  fail(level: number, error: unknown): unknown {
+  fail(level: number, error: unknown): Promise<unknown> {
     const parts = this.#parts;
     for (; level >= this.#start; level--) {
       let outcome: Promise<unknown>;
@@ -237,9 +238,22 @@ export class Pipeline extends BasePolicy {
     this.#callsToCompile = compilable ? callsBeforeCompiling : -1;
   }
 
+  /**
+   * Runs `operation` under the pipeline within `context` (a root context, or that of an enclosing policy) and
+   * hands the outcome to `settle`. Once the pipeline is hot, a call that every policy admits on its fast path
+   * makes no promise at all: for transports that complete by callback, where a promise per call is most of what
+   * the pipeline costs.
+   */
+  executeSettling(operation: SettlingOperation, context: ExecutionContext, settle: Settle): void {
+    const compiled = this.#compiled;
+    if (compiled !== undefined) compiled.runSettling(operation, context, settle);
+    else if (this.policies.length === 0) operation(context, settle);
+    else settleWith(this.execute(settlingAsOperation(operation), context), settle);
+  }
+
   protected run<T>(fn: Operation<T>, context: ExecutionContext): Promise<T> {
     const compiled = this.#compiled;
-    if (compiled !== undefined) return compiled(fn as Operation<unknown>, context) as Promise<T>;
+    if (compiled !== undefined) return compiled.run(fn as Operation<unknown>, context) as Promise<T>;
     if (this.#callsToCompile > 0 && --this.#callsToCompile === 0) this.#compile();
     return runFrom(this.#parts, 0, fn, context);
   }
