@@ -1,4 +1,5 @@
 import { Readable } from 'node:stream';
+import { bulkhead } from '@breakwater/bulkhead';
 import { consecutiveFailures } from '@breakwater/circuit-breaker';
 import {
   BasePolicy,
@@ -7,6 +8,7 @@ import {
   type ExecutionContext,
   handleAll,
   type Operation,
+  pipeline,
   TimeoutError,
 } from '@breakwater/core';
 import { retry } from '@breakwater/retry';
@@ -296,6 +298,54 @@ describe('resilience() interceptor over undici.request', () => {
     expect(bodies).toEqual(Array.from({ length: 40 }, (_, i) => `200:c${i}`));
     expect(route.count).toBe(80);
     expect(new Set(route.requests.map((r) => r.connection)).size).toBeLessThanOrEqual(4);
+  });
+
+  it('frees the pipeline’s bulkhead slot when the handler throws from onResponseStart', async () => {
+    const route = server.route('GET /handler-throws', { body: 'ok' });
+    const slot = bulkhead({ limit: 1, queue: 0 });
+    const dispatcher = agentWith({ pipeline: pipeline(slot) });
+    const handlerError = await new Promise<Error>((resolve) => {
+      dispatcher.dispatch(
+        { origin: server.origin, path: '/handler-throws', method: 'GET' },
+        {
+          onResponseStart() {
+            throw new Error('handler bug');
+          },
+          onResponseError(_controller, error) {
+            resolve(error);
+          },
+        },
+      );
+    });
+    expect(handlerError.message).toBe('handler bug');
+    expect(slot.running).toBe(0);
+    const { statusCode, body } = await request(`${server.origin}/handler-throws`, { dispatcher });
+    expect([statusCode, await body.text(), route.count]).toEqual([200, 'ok', 2]);
+  });
+
+  it('keeps retrying, replaying and timing out the same once its pipeline runs hot', async () => {
+    const ok = server.route('GET /hot-ok', { body: 'ok' });
+    const flaky = server.route('GET /hot-flaky', [{ status: 503 }, { status: 200, body: 'second' }]);
+    const busy = server.route('GET /hot-busy', { status: 503, body: 'busy' });
+    server.route('GET /hot-hang', { hang: true });
+    const dispatcher = agentWith({
+      ...fast,
+      circuitBreaker: false,
+      bulkhead: { limit: 1 },
+      attemptTimeoutMs: 50,
+      totalTimeoutMs: 200,
+    });
+    // Far past the calls after which a pipeline compiles its fast path; one slot, so each call must free it.
+    for (let i = 0; i < 200; i++)
+      await (await request(`${server.origin}/hot-ok`, { dispatcher })).body.dump();
+    expect(ok.count).toBe(200);
+    const second = await request(`${server.origin}/hot-flaky`, { dispatcher });
+    expect([second.statusCode, await second.body.text(), flaky.count]).toEqual([200, 'second', 2]);
+    const last = await request(`${server.origin}/hot-busy`, { dispatcher });
+    expect([last.statusCode, await last.body.text(), busy.count]).toEqual([503, 'busy', 3]);
+    await expect(request(`${server.origin}/hot-hang`, { dispatcher })).rejects.toBeInstanceOf(TimeoutError);
+    const after = await request(`${server.origin}/hot-ok`, { dispatcher });
+    expect([after.statusCode, await after.body.text()]).toEqual([200, 'ok']);
   });
 
   it('works under undici.fetch with the composed dispatcher', async () => {

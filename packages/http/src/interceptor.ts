@@ -1,6 +1,6 @@
 import type { IncomingHttpHeaders } from 'node:http';
 import type { Duplex } from 'node:stream';
-import { type Context, ExecutionContext } from '@breakwater/core';
+import { ExecutionContext, executeSettling, type Settle, type SettlingOperation } from '@breakwater/core';
 import type { Dispatcher } from 'undici';
 import {
   AttemptStart,
@@ -140,7 +140,11 @@ class DispatchCall implements DispatchController {
   #done = false;
   /** Whether the handler got its response headers or its error: the caller's answer is decided. */
   #answered = false;
-  readonly #attempt = (context: Context): Promise<void> => this.#send(context as ExecutionContext);
+  readonly #attempt: SettlingOperation = (context, settle) => this.#send(context, settle);
+  readonly #settled: Settle = (failed, outcome) => {
+    if (failed) this.#settleFailure(outcome);
+    else this.#settleFulfilled();
+  };
 
   constructor(settings: HttpResilience, dispatch: Dispatch, opts: DispatchOptions, handler: DispatchHandler) {
     this.settings = settings;
@@ -200,13 +204,12 @@ class DispatchCall implements DispatchController {
     const info = this.info;
     const context = this.#context;
     context.set(httpRequestKey, info);
-    const running = requestStartChannel.hasSubscribers
-      ? runRequestStart(context, info, () => this.settings.policy.execute(this.#attempt, context))
-      : this.settings.policy.execute(this.#attempt, context);
-    running.then(
-      () => this.#settleFulfilled(),
-      (error: unknown) => this.#settleFailure(error),
-    );
+    if (requestStartChannel.hasSubscribers) runRequestStart(context, info, () => this.#run());
+    else this.#run();
+  }
+
+  #run(): void {
+    executeSettling(this.settings.policy, this.#attempt, this.#context, this.#settled);
   }
 
   /**
@@ -237,25 +240,25 @@ class DispatchCall implements DispatchController {
     this.fail(error);
   }
 
-  #send(context: ExecutionContext): Promise<void> {
+  #send(context: ExecutionContext, settle: Settle): void {
     if (this.#attempts > 0) {
       // Never resend what must not be sent twice, whatever retry policy the caller composed.
-      if (!this.info.retryable) return Promise.reject(this.#lastError);
+      if (!this.info.retryable) {
+        settle(true, this.#lastError);
+        return;
+      }
       const held = this.#held;
       this.#held = undefined;
       held?.discard();
     }
-    const number = ++this.#attempts;
-    return new Promise<void>((resolve, reject) => {
-      const attempt = new Attempt(this, context, number, resolve, reject);
-      if (attempt.settled) return;
-      try {
-        if (attemptStartChannel.hasSubscribers) this.#sendObserved(context, attempt);
-        else this.#dispatch(this.#opts, attempt);
-      } catch (error) {
-        attempt.onResponseError(null, error as Error);
-      }
-    });
+    const attempt = new Attempt(this, context, ++this.#attempts, settle);
+    if (attempt.settled) return;
+    try {
+      if (attemptStartChannel.hasSubscribers) this.#sendObserved(context, attempt);
+      else this.#dispatch(this.#opts, attempt);
+    } catch (error) {
+      attempt.onResponseError(null, error as Error);
+    }
   }
 
   /** Dispatches an attempt that attempt-start subscribers may add headers to and scope. */
@@ -370,8 +373,8 @@ class Attempt implements DispatchHandler {
   readonly #context: ExecutionContext;
   /** 1 for the first attempt sent, 2 for the first resend, ... */
   readonly number: number;
-  readonly #resolve: () => void;
-  readonly #reject: (error: unknown) => void;
+  /** Hands the attempt's outcome to the pipeline. */
+  readonly #settle: Settle;
   /** Whether the attempt watches its context's abort (while pending). */
   #watching = false;
   controller: DispatchController | null = null;
@@ -385,22 +388,14 @@ class Attempt implements DispatchHandler {
   /** Body bytes received while held or draining. */
   #bytes = 0;
 
-  constructor(
-    call: DispatchCall,
-    context: ExecutionContext,
-    number: number,
-    resolve: () => void,
-    reject: (error: unknown) => void,
-  ) {
+  constructor(call: DispatchCall, context: ExecutionContext, number: number, settle: Settle) {
     this.#call = call;
     this.#context = context;
     this.number = number;
-    this.#resolve = resolve;
-    this.#reject = reject;
+    this.#settle = settle;
     if (context.aborted) {
-      this.settled = true;
       this.#state = 'done';
-      reject(context.abortReason);
+      this.#finish(context.abortReason, undefined);
       return;
     }
     // Watching, unlike listening to the context's signal, makes no AbortController at any level.
@@ -420,7 +415,7 @@ class Attempt implements DispatchHandler {
     this.#unlink();
     this.#report(undefined, reason, undefined);
     this.#call.attemptFailed(this, reason, false);
-    this.#settle(reason, undefined);
+    this.#finish(reason, undefined);
     this.#state = 'done';
     if (this.controller === null) this.#abandonedWith = reason;
     else this.controller.abort(reason as Error);
@@ -476,12 +471,16 @@ class Attempt implements DispatchHandler {
         undefined,
       );
       this.#call.attemptFailed(this, this.error, true);
-      this.#settle(this.error, undefined);
+      this.#finish(this.error, undefined);
       return;
     }
     this.#state = 'live';
-    this.#call.attemptSucceeded(this, statusCode, headers, statusMessage);
-    this.#settle(undefined, true);
+    try {
+      this.#call.attemptSucceeded(this, statusCode, headers, statusMessage);
+    } finally {
+      // Even when the handler throws: the pipeline must free what the attempt holds (a bulkhead slot, a timer).
+      this.#finish(undefined, true);
+    }
   }
 
   onResponseData(controller: DispatchController, chunk: Buffer): void {
@@ -526,7 +525,7 @@ class Attempt implements DispatchHandler {
         this.#state = 'done';
         this.#report(undefined, error, undefined);
         this.#call.attemptFailed(this, error, false);
-        this.#settle(error, undefined);
+        this.#finish(error, undefined);
         return;
       case 'live':
         this.#state = 'done';
@@ -585,11 +584,15 @@ class Attempt implements DispatchHandler {
     publishAttemptEnd(this.#context, call.info, this.number, statusCode, error, responseHeaders);
   }
 
-  #settle(error: unknown, ok: true | undefined): void {
+  /**
+   * Settles the attempt for the pipeline: a success at once, a failure in a microtask, so that the pipeline's
+   * reaction to it (a retry, the held response's replay) never runs inside undici's callback.
+   */
+  #finish(error: unknown, ok: true | undefined): void {
     if (this.settled) return;
     this.settled = true;
-    if (ok) this.#resolve();
-    else this.#reject(error);
+    if (ok) this.#settle(false, undefined);
+    else queueMicrotask(() => this.#settle(true, error));
   }
 
   #unlink(): void {
