@@ -24,7 +24,7 @@ export interface RedisServerOptions {
 }
 
 const installHint =
-  'Install it with `apt-get install redis-server` (Debian/Ubuntu; `.ci/run` does this on CI machines) or ' +
+  'Install it with `apt-get install redis-server` (Debian/Ubuntu) or ' +
   '`brew install redis` (macOS), or pass `startRedisServer({ binary: "/path/to/redis-server" })`.';
 
 /**
