@@ -127,4 +127,33 @@ export const httpCases: Readonly<Record<string, HttpCase>> = {
       };
     },
   },
+  // The same standard pipeline under fetch, applied by the interceptor: it aborts an attempt through undici's
+  // dispatch controller, where resilientFetch has to hand fetch a signal.
+  'breakwater: undici.fetch, Agent().compose(resilience())': {
+    baseline: rawFetch,
+    make: async (origin) => {
+      const { Agent, fetch } = await import('undici');
+      const { resilience } = await import('@breakwater/http');
+      const init = { dispatcher: new Agent().compose(resilience()) };
+      const url = `${origin}/`;
+      return async () => {
+        const response = await fetch(url, init);
+        await response.text();
+        checkStatus(response.status);
+      };
+    },
+  },
+  // The plain way to time out a fetch, and what any signal costs it: undici.fetch follows every signal it is
+  // given with one of its own, through a WeakRef and a FinalizationRegistry.
+  'undici.fetch with AbortSignal.timeout(10_000)': {
+    baseline: rawFetch,
+    make: async (origin) => {
+      const { agent, url, fetch } = await undiciFetch(origin);
+      return async () => {
+        const response = await fetch(url, { dispatcher: agent, signal: AbortSignal.timeout(10_000) });
+        await response.text();
+        checkStatus(response.status);
+      };
+    },
+  },
 };

@@ -33,6 +33,7 @@ const caseIds = Object.keys(httpCases);
 const ours = [
   'breakwater: undici.request, Agent().compose(resilience())',
   'breakwater: resilientFetch({ fetch: undici.fetch })',
+  'breakwater: undici.fetch, Agent().compose(resilience())',
 ];
 
 export const http: Suite = {
@@ -110,7 +111,9 @@ export const http: Suite = {
         'CPU µs/req is the client process\'s user + system CPU time per request over them ("extra": the median over',
         'pairs of case minus raw). Client and server share the two cores, so client CPU spent in a wrapper shows up as',
         'lost throughput. Our cases use the standard pipeline with its defaults; the pass-through row is what',
-        "undici's `compose()` costs with an interceptor that does nothing.",
+        "undici's `compose()` costs with an interceptor that does nothing, and the `AbortSignal.timeout` row what",
+        'undici.fetch costs with a signal, which it follows with one of its own (a WeakRef and a FinalizationRegistry',
+        "entry per request): resilientFetch's standard pipeline hands fetch one per attempt, for its timeouts to abort.",
         '',
         table(
           [
