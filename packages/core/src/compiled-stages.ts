@@ -115,7 +115,10 @@ function runSettling(fn, context, settle) {
   } catch (error) {
     return settleWith(resume.threw(${all}, context, settlingAsOperation(fn), error), settle);
   }
-  fn(inside, (failed, outcome) => {
+  let settled = false;
+  const inner = (failed, outcome) => {
+    if (settled) return;
+    settled = true;
     let level = ${last};
     if (!failed) {
       try {
@@ -134,7 +137,14 @@ function runSettling(fn, context, settle) {
       return settle(true, error);
     }
     settleWith(settling, settle);
-  });
+  };
+  try {
+    fn(inside, inner);
+  } catch (error) {
+    // As a promise would: a throw before the operation settled is its failure; one after it is not swallowed.
+    if (settled) throw error;
+    inner(true, error);
+  }
 }
 return { run, runSettling };`;
   const names = [

@@ -101,7 +101,7 @@ describe('executeSettling', () => {
     expect([cold.entered, cold.succeeded]).toEqual([2, 2]);
   });
 
-  it('calls the operation of an empty pipeline directly, with the caller’s context', () => {
+  it('runs the operation of an empty pipeline with the caller’s context', async () => {
     const context = ExecutionContext.create();
     let seen: unknown;
     const settlements: unknown[] = [];
@@ -114,7 +114,37 @@ describe('executeSettling', () => {
       context,
       (failed, outcome) => settlements.push([failed, outcome]),
     );
+    await flush();
     expect(seen).toBe(context);
     expect(settlements).toEqual([[false, 'direct']]);
+  });
+
+  it('on a hot pipeline, as a promise would: counts only the first settlement, and a throw before it as a failure', async () => {
+    const counting = new Counting();
+    const policy = await hot(counting);
+    const twice = run(policy, (_context, settle) => {
+      settle(false, 'first');
+      settle(true, new Error('second'));
+      settle(false, 'third');
+    });
+    expect(twice).toEqual([{ failed: false, outcome: 'first', beforeReturn: true }]);
+    const error = new Error('thrown');
+    const thrown = run(policy, () => {
+      throw error;
+    });
+    expect(thrown).toEqual([{ failed: true, outcome: error, beforeReturn: true }]);
+    expect([counting.succeeded, counting.failed]).toEqual([callsBeforeCompiling + 1, 1]);
+    const late = new Error('after settling');
+    expect(() =>
+      run(policy, (_context, settle) => {
+        settle(false, 'settled');
+        throw late;
+      }),
+    ).toThrow(late);
+    expect([counting.entered, counting.succeeded, counting.failed]).toEqual([
+      callsBeforeCompiling + 3,
+      callsBeforeCompiling + 2,
+      1,
+    ]);
   });
 });

@@ -247,7 +247,6 @@ export class Pipeline extends BasePolicy {
   executeSettling(operation: SettlingOperation, context: ExecutionContext, settle: Settle): void {
     const compiled = this.#compiled;
     if (compiled !== undefined) compiled.runSettling(operation, context, settle);
-    else if (this.policies.length === 0) operation(context, settle);
     else settleWith(this.execute(settlingAsOperation(operation), context), settle);
   }
 

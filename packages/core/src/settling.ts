@@ -7,9 +7,10 @@ import type { Operation } from './policy.js';
 export type Settle = (failed: boolean, outcome: unknown) => void;
 
 /**
- * An operation that reports its outcome by calling `settle` exactly once, now or later, instead of returning a
- * promise. It must not throw. Transports that complete by callback (undici's dispatch handlers) use it to run a
- * pipeline without making a promise per call.
+ * An operation that reports its outcome by calling `settle`, now or later, instead of returning a promise.
+ * Transports that complete by callback (undici's dispatch handlers) use it to run a pipeline without making a
+ * promise per call. As with a promise, only the first call of `settle` counts, and a throw before it is the
+ * operation's failure.
  */
 export type SettlingOperation = (context: ExecutionContext, settle: Settle) => void;
 
