@@ -1,3 +1,4 @@
+import { AsyncLocalStorage } from 'node:async_hooks';
 import { Readable } from 'node:stream';
 import { bulkhead } from '@breakwater/bulkhead';
 import { consecutiveFailures } from '@breakwater/circuit-breaker';
@@ -346,6 +347,27 @@ describe('resilience() interceptor over undici.request', () => {
     await expect(request(`${server.origin}/hot-hang`, { dispatcher })).rejects.toBeInstanceOf(TimeoutError);
     const after = await request(`${server.origin}/hot-ok`, { dispatcher });
     expect([after.statusCode, await after.body.text()]).toEqual([200, 'ok']);
+  });
+
+  it('runs a hot pipeline’s reaction to a failure in the request’s async context, not the connection’s', async () => {
+    const requestId = new AsyncLocalStorage<string>();
+    server.route('GET /context-warm', { body: 'ok' });
+    const route = server.route('GET /context', [{ status: 503 }, { body: 'second' }]);
+    const policy = retry({ backoff: 1 });
+    const seen: (string | undefined)[] = [];
+    policy.onRetry(() => seen.push(requestId.getStore()));
+    // One connection, opened during the warm-up: its callbacks run in the warm-up's context.
+    const dispatcher = agentWith({ pipeline: pipeline(policy) }, { connections: 1 });
+    await requestId.run('warm-up', async () => {
+      for (let i = 0; i < 100; i++) {
+        await (await request(`${server.origin}/context-warm`, { dispatcher })).body.dump();
+      }
+    });
+    const { statusCode, body } = await requestId.run('request', () =>
+      request(`${server.origin}/context`, { dispatcher }),
+    );
+    expect([statusCode, await body.text(), route.count]).toEqual([200, 'second', 2]);
+    expect(seen).toEqual(['request']);
   });
 
   it('works under undici.fetch with the composed dispatcher', async () => {

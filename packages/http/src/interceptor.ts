@@ -1,3 +1,4 @@
+import { AsyncResource } from 'node:async_hooks';
 import type { IncomingHttpHeaders } from 'node:http';
 import type { Duplex } from 'node:stream';
 import { ExecutionContext, executeSettling, type Settle, type SettlingOperation } from '@breakwater/core';
@@ -127,6 +128,11 @@ class DispatchCall implements DispatchController {
   readonly info: DispatchRequestInfo;
   /** Cancelled by the handler's abort, which the policies then see as the caller's. */
   readonly #context: ExecutionContext;
+  /**
+   * The async context the request was made in. undici calls an attempt back in the context of whoever opened its
+   * connection: the pipeline's reaction to a failure (a retry, a breaker's events) runs in this one instead.
+   */
+  readonly #asyncContext = new AsyncResource('breakwater.http.request');
   #attempts = 0;
   #lastError: unknown;
   /** The last failed attempt, paused: replayed to the handler if no later attempt does better. */
@@ -282,6 +288,11 @@ class DispatchCall implements DispatchController {
       opts = { ...opts, headers };
     }
     start.send(() => this.#dispatch(opts, attempt));
+  }
+
+  /** Hands `settle` an attempt's failure in the request's async context. */
+  settleInRequestContext(settle: Settle, error: unknown): void {
+    this.#asyncContext.runInAsyncScope(settle, undefined, true, error);
   }
 
   /** An attempt failed before or with its response headers. */
@@ -592,7 +603,7 @@ class Attempt implements DispatchHandler {
     if (this.settled) return;
     this.settled = true;
     if (ok) this.#settle(false, undefined);
-    else queueMicrotask(() => this.#settle(true, error));
+    else queueMicrotask(() => this.#call.settleInRequestContext(this.#settle, error));
   }
 
   #unlink(): void {
