@@ -332,7 +332,7 @@ describe('resilience() interceptor over undici.request', () => {
     const dispatcher = agentWith({
       ...fast,
       circuitBreaker: false,
-      bulkhead: { limit: 1 },
+      bulkhead: { limit: 1, queue: 8 },
       attemptTimeoutMs: 50,
       totalTimeoutMs: 200,
     });
@@ -347,6 +347,15 @@ describe('resilience() interceptor over undici.request', () => {
     await expect(request(`${server.origin}/hot-hang`, { dispatcher })).rejects.toBeInstanceOf(TimeoutError);
     const after = await request(`${server.origin}/hot-ok`, { dispatcher });
     expect([after.statusCode, await after.body.text()]).toEqual([200, 'ok']);
+    // Queued calls start as the one in the slot succeeds, from inside undici's response callback.
+    const queued = await Promise.all(
+      Array.from({ length: 8 }, async () => {
+        const { statusCode, body } = await request(`${server.origin}/hot-ok`, { dispatcher });
+        return `${statusCode}:${await body.text()}`;
+      }),
+    );
+    expect(queued).toEqual(Array.from({ length: 8 }, () => '200:ok'));
+    expect(ok.count).toBe(209);
   });
 
   it('runs a hot pipeline’s reaction to a failure in the request’s async context, not the connection’s', async () => {
