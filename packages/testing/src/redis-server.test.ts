@@ -82,7 +82,8 @@ describe('startRedisServer', () => {
     const failure = startRedisServer({ binary: '/nonexistent/redis-server' });
     await expect(failure).rejects.toThrow(/redis-server.*was not found/);
     await expect(failure).rejects.toThrow(/apt-get install redis-server/);
-    await expect(failure).rejects.toThrow(/\.ci\/run/);
+    await expect(failure).rejects.toThrow(/brew install redis/);
+    await expect(failure).rejects.toThrow(/startRedisServer\(\{ binary:/);
   });
 
   it('reports a binary that exits before accepting connections, with its output', async () => {
