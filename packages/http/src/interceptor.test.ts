@@ -324,6 +324,30 @@ describe('resilience() interceptor over undici.request', () => {
     expect([statusCode, await body.text(), route.count]).toEqual([200, 'ok', 2]);
   });
 
+  it('aborts a replayed response whose handler throws, tells the handler, and keeps the pool usable', async () => {
+    const route = server.route('GET /replay-throws', [
+      { status: 503, body: 'down'.repeat(10), chunkSize: 10, chunkDelayMs: 20 },
+      { body: 'ok' },
+    ]);
+    const dispatcher = agentWith({ retry: false, circuitBreaker: false }, { connections: 1 });
+    const handlerError = await new Promise<Error>((resolve) => {
+      dispatcher.dispatch(
+        { origin: server.origin, path: '/replay-throws', method: 'GET' },
+        {
+          onResponseStart() {
+            throw new Error('handler bug');
+          },
+          onResponseError(_controller, error) {
+            resolve(error);
+          },
+        },
+      );
+    });
+    expect(handlerError.message).toBe('handler bug');
+    const { statusCode, body } = await request(`${server.origin}/replay-throws`, { dispatcher });
+    expect([statusCode, await body.text(), route.count]).toEqual([200, 'ok', 2]);
+  });
+
   it('keeps retrying, replaying and timing out the same once its pipeline runs hot', async () => {
     const ok = server.route('GET /hot-ok', { body: 'ok' });
     const flaky = server.route('GET /hot-flaky', [{ status: 503 }, { status: 200, body: 'second' }]);

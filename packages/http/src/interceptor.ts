@@ -556,8 +556,16 @@ class Attempt implements DispatchHandler {
     const held = this.#held!;
     this.#held = undefined;
     this.#state = 'live';
-    call.attemptSucceeded(this, held.statusCode, held.headers, held.statusMessage);
-    for (const chunk of held.chunks) call.handler.onResponseData?.(call, chunk);
+    try {
+      call.attemptSucceeded(this, held.statusCode, held.headers, held.statusMessage);
+      for (const chunk of held.chunks) call.handler.onResponseData?.(call, chunk);
+    } catch (error) {
+      // What undici does when a handler throws while it delivers: abort the request, tell the handler.
+      this.#state = 'done';
+      this.controller?.abort(error as Error);
+      call.fail(error);
+      return;
+    }
     if (held.ended) {
       this.#state = 'done';
       call.end(held.trailers!);
