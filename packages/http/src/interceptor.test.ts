@@ -48,6 +48,23 @@ function agentWith(options: ResilienceOptions, agentOptions: Agent.Options = {})
 
 const fast = { retry: { backoff: 5 } } as const;
 
+/** Dispatches a GET whose handler throws from `onResponseStart`; resolves with what its `onResponseError` gets. */
+function dispatchToThrowingHandler(dispatcher: Dispatcher, path: string): Promise<Error> {
+  return new Promise((resolve) => {
+    dispatcher.dispatch(
+      { origin: server.origin, path, method: 'GET' },
+      {
+        onResponseStart() {
+          throw new Error('handler bug');
+        },
+        onResponseError(_controller, error) {
+          resolve(error);
+        },
+      },
+    );
+  });
+}
+
 describe('resilience() interceptor over undici.request', () => {
   it('is an undici interceptor: a function of dispatch returning a two-argument dispatch', () => {
     const dispatch = resilience()(() => true);
@@ -305,19 +322,7 @@ describe('resilience() interceptor over undici.request', () => {
     const route = server.route('GET /handler-throws', { body: 'ok' });
     const slot = bulkhead({ limit: 1, queue: 0 });
     const dispatcher = agentWith({ pipeline: pipeline(slot) });
-    const handlerError = await new Promise<Error>((resolve) => {
-      dispatcher.dispatch(
-        { origin: server.origin, path: '/handler-throws', method: 'GET' },
-        {
-          onResponseStart() {
-            throw new Error('handler bug');
-          },
-          onResponseError(_controller, error) {
-            resolve(error);
-          },
-        },
-      );
-    });
+    const handlerError = await dispatchToThrowingHandler(dispatcher, '/handler-throws');
     expect(handlerError.message).toBe('handler bug');
     expect(slot.running).toBe(0);
     const { statusCode, body } = await request(`${server.origin}/handler-throws`, { dispatcher });
@@ -330,19 +335,7 @@ describe('resilience() interceptor over undici.request', () => {
       { body: 'ok' },
     ]);
     const dispatcher = agentWith({ retry: false, circuitBreaker: false }, { connections: 1 });
-    const handlerError = await new Promise<Error>((resolve) => {
-      dispatcher.dispatch(
-        { origin: server.origin, path: '/replay-throws', method: 'GET' },
-        {
-          onResponseStart() {
-            throw new Error('handler bug');
-          },
-          onResponseError(_controller, error) {
-            resolve(error);
-          },
-        },
-      );
-    });
+    const handlerError = await dispatchToThrowingHandler(dispatcher, '/replay-throws');
     expect(handlerError.message).toBe('handler bug');
     const { statusCode, body } = await request(`${server.origin}/replay-throws`, { dispatcher });
     expect([statusCode, await body.text(), route.count]).toEqual([200, 'ok', 2]);
