@@ -45,8 +45,9 @@ let compiled = 0;
 /**
  * Writes the fast path of a pipeline whose policies all have one as functions of its own, one for an operation
  * that returns a promise and one for a {@link SettlingOperation}: every policy gets call sites of its own, which
- * V8 inlines, and the tickets live in the callbacks' scope rather than in an array. A loop over the policies calls several functions from one site instead, which V8 never inlines: on
- * a pipeline of four trivial policies that costs more than a bare async call (benchmarks/README.md).
+ * V8 inlines, and the tickets live in the callbacks' scope rather than in an array. A loop over the policies
+ * calls several functions from one site instead, which V8 never inlines: on a pipeline of four trivial policies
+ * that costs more than a bare async call (benchmarks/README.md).
  *
  * The source depends only on the number of policies and on which of them read a clock or change the context,
  * never on user input. It is unique per pipeline, so that no two pipelines share type feedback. Returns
