@@ -185,26 +185,27 @@ function settling(operation: Operation<string>): SettlingOperation {
   };
 }
 
+const outcome = (promise: Promise<unknown>): Promise<string> =>
+  promise.then(
+    (value) => `ok:${String(value)}`,
+    (error: unknown) => `err:${message(error)}`,
+  );
+
 /** Runs `operation` through `executeSettling`; the outcome as `outcome` gives it, and how often it was settled. */
 function outcomeSettling(
   policy: Policy,
   operation: SettlingOperation,
 ): { outcome: Promise<string>; settlements: () => number } {
   let settlements = 0;
-  const outcome = new Promise<string>((resolve) => {
+  const settled = new Promise((resolve, reject) => {
     executeSettling(policy, operation, ExecutionContext.create(), (failed, value) => {
       settlements++;
-      resolve(failed ? `err:${message(value)}` : `ok:${String(value)}`);
+      if (failed) reject(value);
+      else resolve(value);
     });
   });
-  return { outcome, settlements: () => settlements };
+  return { outcome: outcome(settled), settlements: () => settlements };
 }
-
-const outcome = (promise: Promise<unknown>): Promise<string> =>
-  promise.then(
-    (value) => `ok:${String(value)}`,
-    (error: unknown) => `err:${message(error)}`,
-  );
 
 interface Setup {
   readonly probes: Probe[];
