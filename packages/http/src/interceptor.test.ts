@@ -375,6 +375,28 @@ describe('resilience() interceptor over undici.request', () => {
     expect(ok.count).toBe(209);
   });
 
+  it('runs a lone policy as a pipeline of one: once hot, a success frees its slot inside undici’s callback', async () => {
+    server.route('GET /lone', { body: 'ok' });
+    const slot = bulkhead({ limit: 1, queue: 8 });
+    const dispatcher = agentWith({ pipeline: slot });
+    for (let i = 0; i < 100; i++) await (await request(`${server.origin}/lone`, { dispatcher })).body.dump();
+    // Headers and a two-byte body arrive in one read: a promise would free the slot only after both callbacks.
+    const runningAtData = await new Promise<number>((resolve, reject) => {
+      let running = -1;
+      dispatcher.dispatch(
+        { origin: server.origin, path: '/lone', method: 'GET' },
+        {
+          onResponseData() {
+            if (running === -1) running = slot.running;
+          },
+          onResponseEnd: () => resolve(running),
+          onResponseError: (_controller, error) => reject(error),
+        },
+      );
+    });
+    expect(runningAtData).toBe(0);
+  });
+
   it('runs a hot pipeline’s reaction to a failure in the request’s async context, not the connection’s', async () => {
     const requestId = new AsyncLocalStorage<string>();
     server.route('GET /context-warm', { body: 'ok' });

@@ -1,4 +1,4 @@
-import { booleanOption, describeValue, type Policy, readOptions } from '@breakwater/core';
+import { booleanOption, describeValue, type Policy, pipeline, readOptions } from '@breakwater/core';
 import { defaultFailureStatuses } from './failures.js';
 import {
   type StandardPipelineOptions,
@@ -73,9 +73,9 @@ export function readResilienceOptions(
   ]) as { readonly [key: string]: unknown };
   let policy: Policy;
   if (read.pipeline !== undefined) {
-    const pipeline = read.pipeline as Policy;
-    if (typeof pipeline !== 'object' || pipeline === null || typeof pipeline.execute !== 'function') {
-      throw new TypeError(`${name}: pipeline must be a policy, received ${describeValue(pipeline)}`);
+    const custom = read.pipeline as Policy;
+    if (typeof custom !== 'object' || custom === null || typeof custom.execute !== 'function') {
+      throw new TypeError(`${name}: pipeline must be a policy, received ${describeValue(custom)}`);
     }
     const mixed = standardPipelineOptionNames.filter((key) => read[key] !== undefined);
     if (mixed.length > 0) {
@@ -83,7 +83,8 @@ export function readResilienceOptions(
         `${name}: pass either pipeline or the standard pipeline options, not both (received pipeline and ${mixed.join(', ')})`,
       );
     }
-    policy = pipeline;
+    // A lone policy runs as a pipeline of one, which the interceptor runs without a promise per request.
+    policy = pipeline(custom);
   } else {
     const standard: Record<string, unknown> = {};
     for (const key of standardPipelineOptionNames) if (read[key] !== undefined) standard[key] = read[key];
