@@ -101,6 +101,17 @@ export const httpCases: Readonly<Record<string, HttpCase>> = {
       return () => send();
     },
   },
+  // Our interceptor doing what undici's retry interceptor does, for a like-for-like comparison.
+  'breakwater: Agent().compose(resilience({ pipeline: retry() }))': {
+    baseline: rawRequest,
+    make: async (origin) => {
+      const { Agent } = await import('undici');
+      const { resilience } = await import('@breakwater/http');
+      const { retry } = await import('@breakwater/retry');
+      const send = await undiciRequest(origin, new Agent().compose(resilience({ pipeline: retry() })));
+      return () => send();
+    },
+  },
   [rawFetch]: {
     baseline: rawFetch,
     make: async (origin) => {
